@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds on x86_64 need AVX2/FMA/F16C for the noise kernel; baseline x86-64
+// turns fma into a libc call and Float16 conversion into a helper call (20-50x slower).
+#if arch(x86_64)
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
+]
+#else
+let kernelFlags: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "noised",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "noised", targets: ["noised"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // The C surface of libzmq, and the one Swift module that talks to it.
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+
+        // Pure computation: no sockets, threads or files.
+        .target(name: "Safetensors"),
+        .target(name: "NoiseKernel", swiftSettings: kernelFlags),
+        .target(name: "Schedule"),
+        .target(name: "Configuration", dependencies: ["Schedule", "Yams"]),
+
+        // Composition: the pipeline, state, and the tools built on it.
+        .target(
+            name: "NoisedDaemon",
+            dependencies: [
+                "ZeroMQ", "Safetensors", "NoiseKernel", "Schedule", "Configuration",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: kernelFlags
+        ),
+        .executableTarget(
+            name: "noised",
+            dependencies: [
+                "NoisedDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
+        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel"], swiftSettings: kernelFlags),
+        .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "NoisedDaemonTests", dependencies: ["NoisedDaemon"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
