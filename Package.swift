@@ -29,6 +29,7 @@ let package = Package(
 
         // Pure computation: no sockets, threads or files.
         .target(name: "Safetensors"),
+        .target(name: "NoisedProtocol", dependencies: ["Safetensors"]),
         .target(name: "NoiseKernel", swiftSettings: kernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "Yams"]),
@@ -37,7 +38,7 @@ let package = Package(
         .target(
             name: "NoisedDaemon",
             dependencies: [
-                "ZeroMQ", "Safetensors", "NoiseKernel", "Schedule", "Configuration",
+                "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "Schedule", "Configuration",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelFlags
@@ -51,6 +52,7 @@ let package = Package(
         ),
 
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
+        .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol"]),
         .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel"], swiftSettings: kernelFlags),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
