@@ -1,0 +1,190 @@
+import CZeroMQ
+
+public enum ZMQSocketType: Sendable {
+    case push, pull, pub, sub
+
+    var raw: Int32 {
+        switch self {
+        case .push: ZMQ_PUSH
+        case .pull: ZMQ_PULL
+        case .pub: ZMQ_PUB
+        case .sub: ZMQ_SUB
+        }
+    }
+}
+
+/// One libzmq socket. Like libzmq sockets, it must be used from one thread at a time.
+public final class ZMQSocket: @unchecked Sendable {
+    private var handle: UnsafeMutableRawPointer?
+    public let type: ZMQSocketType
+
+    public init(_ context: ZMQContext, type: ZMQSocketType) throws(ZMQError) {
+        guard let handle = zmq_socket(context.handle, type.raw) else { throw ZMQError("zmq_socket") }
+        self.handle = handle
+        self.type = type
+    }
+
+    deinit { close() }
+
+    /// Closes the socket; pending outgoing messages linger as `linger` says, inside the context.
+    public func close() {
+        if let handle { zmq_close(handle) }
+        handle = nil
+    }
+
+    private var open: UnsafeMutableRawPointer {
+        get throws(ZMQError) {
+            guard let handle else { throw ZMQError("socket", code: ENOTSOCK) }
+            return handle
+        }
+    }
+
+    public func bind(_ endpoint: String) throws(ZMQError) {
+        try check(zmq_bind(try open, endpoint), "bind \(endpoint)")
+    }
+
+    public func connect(_ endpoint: String) throws(ZMQError) {
+        try check(zmq_connect(try open, endpoint), "connect \(endpoint)")
+    }
+
+    public func unbind(_ endpoint: String) throws(ZMQError) {
+        try check(zmq_unbind(try open, endpoint), "unbind \(endpoint)")
+    }
+
+    public func disconnect(_ endpoint: String) throws(ZMQError) {
+        try check(zmq_disconnect(try open, endpoint), "disconnect \(endpoint)")
+    }
+
+    /// The endpoint actually bound last, e.g. the port chosen for `tcp://127.0.0.1:*`.
+    public var lastEndpoint: String {
+        get throws(ZMQError) {
+            var buffer = [CChar](repeating: 0, count: 1024)
+            var size = buffer.count
+            try check(zmq_getsockopt(try open, ZMQ_LAST_ENDPOINT, &buffer, &size), "getsockopt(ZMQ_LAST_ENDPOINT)")
+            return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    // MARK: Options
+
+    private func set(_ option: Int32, _ value: Int32, _ name: String) throws(ZMQError) {
+        var value = value
+        try check(zmq_setsockopt(try open, option, &value, MemoryLayout<Int32>.size), "setsockopt(\(name))")
+    }
+
+    /// Messages queued per peer before sends block (outgoing) or the peer stops reading (incoming).
+    public func setHighWaterMarks(send: Int32? = nil, receive: Int32? = nil) throws(ZMQError) {
+        if let send { try set(ZMQ_SNDHWM, send, "ZMQ_SNDHWM") }
+        if let receive { try set(ZMQ_RCVHWM, receive, "ZMQ_RCVHWM") }
+    }
+
+    /// Milliseconds that unsent messages are kept after close (-1: forever, 0: dropped).
+    public func setLinger(milliseconds: Int32) throws(ZMQError) {
+        try set(ZMQ_LINGER, milliseconds, "ZMQ_LINGER")
+    }
+
+    /// Milliseconds a blocking send or receive waits before failing with EAGAIN (-1: forever).
+    public func setTimeouts(send: Int32? = nil, receive: Int32? = nil) throws(ZMQError) {
+        if let send { try set(ZMQ_SNDTIMEO, send, "ZMQ_SNDTIMEO") }
+        if let receive { try set(ZMQ_RCVTIMEO, receive, "ZMQ_RCVTIMEO") }
+    }
+
+    /// Peers that send a larger frame are disconnected before the frame is buffered.
+    public func setMaxMessageSize(_ bytes: Int64) throws(ZMQError) {
+        var value = bytes
+        try check(zmq_setsockopt(try open, ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size), "setsockopt(ZMQ_MAXMSGSIZE)")
+    }
+
+    /// SUB sockets receive only messages starting with a subscribed prefix; "" subscribes to all.
+    public func subscribe(_ prefix: String = "") throws(ZMQError) {
+        let bytes = Array(prefix.utf8)
+        try check(zmq_setsockopt(try open, ZMQ_SUBSCRIBE, bytes, bytes.count), "setsockopt(ZMQ_SUBSCRIBE)")
+    }
+
+    /// Sets a raw byte-string option (CURVE keys, ZAP domain, ...).
+    public func setOption(_ option: Int32, bytes: [UInt8], name: String) throws(ZMQError) {
+        try check(zmq_setsockopt(try open, option, bytes, bytes.count), "setsockopt(\(name))")
+    }
+
+    /// Sets a raw integer option.
+    public func setOption(_ option: Int32, int value: Int32, name: String) throws(ZMQError) {
+        try set(option, value, name)
+    }
+
+    // MARK: Receive
+
+    /// Receives one frame, or nil when the receive timeout expires (or `dontWait` and nothing is queued).
+    public func receive(dontWait: Bool = false) throws(ZMQError) -> ZMQMessage? {
+        let message = ZMQMessage()
+        let socket = try open
+        while true {
+            if zmq_msg_recv(message.msg, socket, dontWait ? ZMQ_DONTWAIT : 0) >= 0 { return message }
+            let error = ZMQError("zmq_msg_recv")
+            if error.code == EINTR { continue }
+            if error.isTimeout { return nil }
+            throw error
+        }
+    }
+
+    /// Blocks until the socket is readable or `milliseconds` pass; true when a receive will not block.
+    public func waitReadable(milliseconds: Int) throws(ZMQError) -> Bool {
+        var item = zmq_pollitem_t(socket: try open, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        let rc = zmq_poll(&item, 1, milliseconds)
+        if rc < 0 {
+            let error = ZMQError("zmq_poll")
+            if error.code == EINTR { return false }
+            throw error
+        }
+        return rc > 0
+    }
+
+    // MARK: Send
+
+    /// Sends a copy of `bytes` as one frame. False when the send timeout expired (nothing was sent).
+    @discardableResult
+    public func send(copying bytes: UnsafeRawBufferPointer, dontWait: Bool = false) throws(ZMQError) -> Bool {
+        let socket = try open
+        while true {
+            if zmq_send(socket, bytes.baseAddress, bytes.count, dontWait ? ZMQ_DONTWAIT : 0) >= 0 { return true }
+            let error = ZMQError("zmq_send")
+            if error.code == EINTR { continue }
+            if error.isTimeout { return false }
+            throw error
+        }
+    }
+
+    @discardableResult
+    public func send(copying bytes: [UInt8], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(ZMQError) in try send(copying: raw, dontWait: dontWait) } }
+        return try result.get()
+    }
+
+    /// Sends `count` bytes at `buffer` as one frame without copying them.
+    ///
+    /// libzmq keeps reading the buffer after this returns; `release` runs exactly once, on a libzmq
+    /// thread or before this returns, when it no longer needs the bytes (also when the send fails).
+    /// Returns false when the send timeout expired; the message was then not queued and `release` ran.
+    @discardableResult
+    public func send(
+        zeroCopy buffer: UnsafeMutableRawPointer, count: Int, dontWait: Bool = false,
+        release: @escaping @Sendable () -> Void
+    ) throws(ZMQError) -> Bool {
+        let socket = try open
+        let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        defer { msg.deallocate() }
+        let hint = Unmanaged.passRetained(ReleaseBox(release)).toOpaque()
+        if zmq_msg_init_data(msg, buffer, count, releaseTrampoline, hint) != 0 {
+            Unmanaged<ReleaseBox>.fromOpaque(hint).takeRetainedValue().release()
+            throw ZMQError("zmq_msg_init_data")
+        }
+        while true {
+            // On success libzmq owns the message; on failure we still do and must close it.
+            if zmq_msg_send(msg, socket, dontWait ? ZMQ_DONTWAIT : 0) >= 0 { return true }
+            let error = ZMQError("zmq_msg_send")
+            if error.code == EINTR { continue }
+            zmq_msg_close(msg)
+            if error.isTimeout { return false }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Synchronization
+import XCTest
+@testable import ZeroMQ
+
+final class SocketTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("zmq-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func endpoint(_ name: String) -> String { "ipc://\(directory.path)/\(name)" }
+
+    private func pair(_ context: ZMQContext) throws -> (push: ZMQSocket, pull: ZMQSocket) {
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.bind(endpoint("pair"))
+        try pull.setTimeouts(receive: 5000)
+        let push = try ZMQSocket(context, type: .push)
+        try push.connect(endpoint("pair"))
+        return (push, pull)
+    }
+
+    func testCopySendArrivesIntact() throws {
+        let context = try ZMQContext()
+        let (push, pull) = try pair(context)
+        let payload = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        XCTAssertTrue(try push.send(copying: payload))
+        let message = try XCTUnwrap(try pull.receive())
+        XCTAssertEqual(Array(message.bytes), payload)
+        XCTAssertFalse(message.hasMore)
+        push.close(); pull.close()
+    }
+
+    func testZeroCopySendReleasesBufferOnceAfterDelivery() throws {
+        let context = try ZMQContext()
+        let (push, pull) = try pair(context)
+        let released = Atomic<Int>(0)
+        let count = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        for i in 0..<count { buffer.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self) }
+        XCTAssertTrue(try push.send(zeroCopy: buffer, count: count) { released.add(1, ordering: .relaxed) })
+        let message = try XCTUnwrap(try pull.receive())
+        XCTAssertEqual(message.count, count)
+        XCTAssertTrue(message.bytes.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: count)))
+        // Release happens on libzmq's I/O thread after the bytes left; wait a bounded time.
+        for _ in 0..<500 where released.load(ordering: .relaxed) == 0 { usleep(2000) }
+        XCTAssertEqual(released.load(ordering: .relaxed), 1)
+        buffer.deallocate()
+        push.close(); pull.close()
+    }
+
+    func testZeroCopySendThatTimesOutStillReleases() throws {
+        let context = try ZMQContext()
+        let push = try ZMQSocket(context, type: .push)  // no peer: the send can never be queued
+        try push.setLinger(milliseconds: 0)
+        let released = Atomic<Int>(0)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+        defer { buffer.deallocate() }
+        XCTAssertFalse(try push.send(zeroCopy: buffer, count: 64, dontWait: true) { released.add(1, ordering: .relaxed) })
+        XCTAssertEqual(released.load(ordering: .relaxed), 1)
+    }
+
+    func testReceiveTimesOutWithNil() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.bind(endpoint("idle"))
+        try pull.setTimeouts(receive: 20)
+        XCTAssertNil(try pull.receive())
+        XCTAssertNil(try pull.receive(dontWait: true))
+        XCTAssertFalse(try pull.waitReadable(milliseconds: 10))
+    }
+
+    func testWildcardPortIsReported() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.bind("tcp://127.0.0.1:*")
+        let bound = try pull.lastEndpoint
+        XCTAssertTrue(bound.hasPrefix("tcp://127.0.0.1:"), bound)
+        XCTAssertNotEqual(bound, "tcp://127.0.0.1:*")
+    }
+
+    func testBadEndpointNamesTheOperation() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        XCTAssertThrowsError(try pull.bind("nonsense://x")) { error in
+            XCTAssertTrue("\(error)".contains("bind nonsense://x"), "\(error)")
+        }
+    }
+
+    func testUseAfterCloseThrows() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        pull.close()
+        XCTAssertThrowsError(try pull.receive(dontWait: true))
+    }
+
+    func testPubSubDeliversToSubscriber() throws {
+        let context = try ZMQContext()
+        let pub = try ZMQSocket(context, type: .pub)
+        try pub.bind(endpoint("pub"))
+        let sub = try ZMQSocket(context, type: .sub)
+        try sub.subscribe()
+        try sub.setTimeouts(receive: 50)
+        try sub.connect(endpoint("pub"))
+        // PUB drops messages until the subscription has propagated: retry a bounded number of times.
+        var received: ZMQMessage?
+        for _ in 0..<100 where received == nil {
+            try pub.send(copying: [1, 2, 3])
+            received = try sub.receive()
+        }
+        XCTAssertEqual(received.map { Array($0.bytes) }, [1, 2, 3])
+    }
+
+    func testCurveIsAvailable() {
+        XCTAssertTrue(ZMQContext.has("curve"))
+        XCTAssertGreaterThanOrEqual(ZMQContext.version.0, 4)
+    }
+}
