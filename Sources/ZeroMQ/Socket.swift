@@ -159,30 +159,19 @@ public final class ZMQSocket: @unchecked Sendable {
         return try result.get()
     }
 
-    /// Sends `count` bytes at `buffer` as one frame without copying them.
-    ///
-    /// libzmq keeps reading the buffer after this returns; `release` runs exactly once, on a libzmq
-    /// thread or before this returns, when it no longer needs the bytes (also when the send fails).
-    /// Returns false when the send timeout expired; the message was then not queued and `release` ran.
+    /// Sends `message` without copying its bytes. True when libzmq took it; false when the send
+    /// timeout expired, in which case the message is still the caller's to send again or drop.
     @discardableResult
-    public func send(
-        zeroCopy buffer: UnsafeMutableRawPointer, count: Int, dontWait: Bool = false,
-        release: @escaping @Sendable () -> Void
-    ) throws(ZMQError) -> Bool {
+    public func send(_ message: ZMQOutgoingMessage, dontWait: Bool = false) throws(ZMQError) -> Bool {
+        precondition(!message.sent, "a ZMQOutgoingMessage is sent at most once")
         let socket = try open
-        let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
-        defer { msg.deallocate() }
-        let hint = Unmanaged.passRetained(ReleaseBox(release)).toOpaque()
-        if zmq_msg_init_data(msg, buffer, count, releaseTrampoline, hint) != 0 {
-            Unmanaged<ReleaseBox>.fromOpaque(hint).takeRetainedValue().release()
-            throw ZMQError("zmq_msg_init_data")
-        }
         while true {
-            // On success libzmq owns the message; on failure we still do and must close it.
-            if zmq_msg_send(msg, socket, dontWait ? ZMQ_DONTWAIT : 0) >= 0 { return true }
+            if zmq_msg_send(message.msg, socket, dontWait ? ZMQ_DONTWAIT : 0) >= 0 {
+                message.sent = true
+                return true
+            }
             let error = ZMQError("zmq_msg_send")
             if error.code == EINTR { continue }
-            zmq_msg_close(msg)
             if error.isTimeout { return false }
             throw error
         }

@@ -1,1 +1,115 @@
-print("noised")
+import ArgumentParser
+import Foundation
+import NoiseKernel
+import NoisedDaemon
+
+@main
+struct Noised: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Noises latent batches for rectified-flow training: ZeroMQ in, (z_t, ε, σ) out.",
+        subcommands: [Run.self, CheckConfig.self, Bench.self, Feed.self, Tap.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
+
+    @Option(name: .shortAndLong, help: "The config file.")
+    var config = "/etc/noised/noised.yaml"
+
+    @Option(help: "Keep state here instead of the config's state_dir.")
+    var stateDir: String?
+
+    func run() throws {
+        do { try NoisingDaemon.launch(configPath: config, stateDirectory: stateDir) } catch {
+            FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a config file; name the key at fault.")
+
+    @Argument(help: "The config file.")
+    var file: String
+
+    func run() throws {
+        do { _ = try ConfigFile.load(file) } catch {
+            FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        print("ok")
+    }
+}
+
+struct Feed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Produce latent batches: synthetic, or the .safetensors files of a folder.")
+
+    @Option(help: "Where to PUSH batches.") var endpoint: String
+    @Flag(help: "Bind the endpoint instead of connecting.") var bind = false
+    @Option(help: "Latent shape, batch first.") var shape = "2,12,28,60,106"
+    @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype = "bf16"
+    @Option(help: "Name of the latent tensor.") var tensor = "latents"
+    @Option(help: "Batches to send (0: until interrupted).") var count = 0
+    @Option(help: "Batches per second (default: as fast as taken).") var rate: Double?
+    @Option(help: "Send the .safetensors files of this folder instead.") var dir: String?
+    @Option(help: "Seed of the synthetic latents.") var seed: UInt64 = 0
+
+    func run() throws {
+        var options = Feeder.Options(endpoint: endpoint)
+        options.bind = bind
+        options.shape = try parseShape(shape)
+        guard let type = ElementType(rawValue: dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
+        options.dtype = type
+        options.tensor = tensor
+        options.count = count
+        options.rate = rate
+        options.directory = dir
+        options.seed = seed
+        Interrupt.install()
+        let report = try Feeder(options: options).run(until: { Interrupt.requested })
+        print(String(format: "feed: %d batches, %.1f MB in %.2f s (%.1f MB/s)", report.batches,
+                     Double(report.bytes) / 1e6, report.seconds, Double(report.bytes) / 1e6 / max(report.seconds, 1e-9)))
+    }
+
+    private func parseShape(_ text: String) throws -> [Int] {
+        let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--shape must be positive integers separated by commas, got '\(text)'")
+        }
+        return dims.map { $0! }
+    }
+}
+
+struct Tap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Consume noised batches: rate, bytes, σ histogram; --verify checks every triple.")
+
+    @Option(help: "Where to PULL batches from.") var endpoint: String
+    @Flag(help: "Bind the endpoint instead of connecting.") var bind = false
+    @Option(help: "Batches to take (0: until interrupted).") var count = 0
+    @Option(help: "Stop after this many seconds (counted from the first batch; also when none arrives).") var seconds: Double?
+    @Flag(help: "Check σ's range, ε against noise stream v1 and its moments, and the z_t formula when z_0 is included.")
+    var verify = false
+    @Option(help: "Seconds between progress lines.") var interval = 2.0
+
+    func run() throws {
+        var options = NoisedDaemon.Tap.Options(endpoint: endpoint)
+        options.bind = bind
+        options.count = count
+        options.seconds = seconds
+        options.verify = verify
+        options.reportInterval = interval
+        Interrupt.install()
+        let report = try NoisedDaemon.Tap(options: options, print: { Swift.print($0) }).run(until: { Interrupt.requested })
+        print("σ histogram over \(report.samples) samples:")
+        report.sigmas.bars().forEach { print("  " + $0) }
+        print(String(format: "tap: %d batches, %d samples, %.1f MB in %.2f s, failed=%d", report.batches, report.samples,
+                     Double(report.bytes) / 1e6, report.seconds, report.failures))
+        if report.failures > 0 { throw ExitCode.failure }
+    }
+}

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import XCTest
-@testable import ZeroMQ
+import ZeroMQ
 
 final class SocketTests: XCTestCase {
     private var directory: URL!
@@ -44,7 +44,7 @@ final class SocketTests: XCTestCase {
         let count = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
         for i in 0..<count { buffer.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: i, as: UInt8.self) }
-        XCTAssertTrue(try push.send(zeroCopy: buffer, count: count) { released.add(1, ordering: .relaxed) })
+        XCTAssertTrue(try push.send(ZMQOutgoingMessage(zeroCopy: buffer, count: count) { released.add(1, ordering: .relaxed) }))
         let message = try XCTUnwrap(try pull.receive())
         XCTAssertEqual(message.count, count)
         XCTAssertTrue(message.bytes.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: count)))
@@ -55,14 +55,37 @@ final class SocketTests: XCTestCase {
         push.close(); pull.close()
     }
 
-    func testZeroCopySendThatTimesOutStillReleases() throws {
+    func testUnsentMessageStaysOursUntilDropped() throws {
         let context = try ZMQContext()
-        let push = try ZMQSocket(context, type: .push)  // no peer: the send can never be queued
+        let push = try ZMQSocket(context, type: .push)  // no peer yet: the send cannot be queued
         try push.setLinger(milliseconds: 0)
+        try push.bind(endpoint("late"))
         let released = Atomic<Int>(0)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
         defer { buffer.deallocate() }
-        XCTAssertFalse(try push.send(zeroCopy: buffer, count: 64, dontWait: true) { released.add(1, ordering: .relaxed) })
+        for i in 0..<64 { buffer.storeBytes(of: UInt8(i), toByteOffset: i, as: UInt8.self) }
+        var message: ZMQOutgoingMessage? = try ZMQOutgoingMessage(zeroCopy: buffer, count: 64) { released.add(1, ordering: .relaxed) }
+        XCTAssertFalse(try push.send(message!, dontWait: true))
+        XCTAssertEqual(released.load(ordering: .relaxed), 0, "a message that was not sent is still the caller's")
+        // A peer arrives: the same message goes out on retry.
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setTimeouts(receive: 5000)
+        try pull.connect(endpoint("late"))
+        try push.setTimeouts(send: 5000)
+        XCTAssertTrue(try push.send(message!))
+        XCTAssertEqual(try XCTUnwrap(try pull.receive()).bytes.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: 64)), true)
+        message = nil
+        for _ in 0..<500 where released.load(ordering: .relaxed) == 0 { usleep(2000) }
+        XCTAssertEqual(released.load(ordering: .relaxed), 1)
+    }
+
+    func testDroppedMessageReleasesOnce() throws {
+        let released = Atomic<Int>(0)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+        defer { buffer.deallocate() }
+        var message: ZMQOutgoingMessage? = try ZMQOutgoingMessage(zeroCopy: buffer, count: 8) { released.add(1, ordering: .relaxed) }
+        XCTAssertNotNil(message)
+        message = nil
         XCTAssertEqual(released.load(ordering: .relaxed), 1)
     }
 

@@ -1,0 +1,47 @@
+# noised: build, test, demo and install. Every target installs what it is missing first.
+SWIFT      ?= swift
+PYTHON     ?= python3
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BIN        := .build/release/noised
+PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml
+PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML
+
+.PHONY: all deps build test test-swift test-python demo bench install clean
+
+all: build
+
+# Debian's libzmq (CURVE-enabled) and the Python packages the client and its tests use.
+deps:
+	@dpkg -s libzmq3-dev >/dev/null 2>&1 || { \
+	  echo "installing libzmq3-dev"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq3-dev >/dev/null; }
+	@$(PYTHON) -c "import $(PY_IMPORTS)" 2>/dev/null || { \
+	  echo "installing Python packages: $(PY_PACKAGES)"; \
+	  $(PYTHON) -m pip install -q $(PY_PACKAGES); }
+
+build: deps
+	$(SWIFT) build -c release --product noised
+
+# One release build serves both suites: the statistical tests need an optimised kernel.
+test: deps
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build
+	NOISED_BIN=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR)/clients/python $(PYTHON) -m pytest -q clients/python/tests
+
+demo: build
+	@scripts/demo.sh $(BIN)
+
+bench: build
+	$(BIN) bench
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/noised
+	install -D -m 0644 systemd/noised.service $(DESTDIR)$(PREFIX)/lib/systemd/system/noised.service
+	@# An operator's config is never overwritten.
+	@if [ -e $(DESTDIR)/etc/noised/noised.yaml ]; then \
+	  echo "keeping existing $(DESTDIR)/etc/noised/noised.yaml"; \
+	else install -D -m 0644 config/noised.yaml $(DESTDIR)/etc/noised/noised.yaml; fi
+
+clean:
+	rm -rf .build

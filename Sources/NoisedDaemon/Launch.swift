@@ -1,0 +1,45 @@
+import Configuration
+import Foundation
+import Glibc
+import Logging
+
+/// Reads the one config file. File errors and schema errors both name the file.
+public enum ConfigFile {
+    public static func load(_ path: String) throws -> NoisedConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigFileError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigFileError(path: path, message: "is not UTF-8 text")
+        }
+        do { return try NoisedConfig.parse(yaml: text) } catch {
+            throw ConfigFileError(path: path, message: "\(error)")
+        }
+    }
+}
+
+public struct ConfigFileError: Error, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+extension NoisingDaemon {
+    /// `noised run`: logging, signals, then the pipeline until SIGTERM or SIGINT.
+    /// `stateDirectory` overrides the file's `state_dir` (the demo keeps its state apart).
+    public static func launch(configPath: String, stateDirectory: String? = nil) throws {
+        var config = try ConfigFile.load(configPath)
+        if let stateDirectory { config.stateDir = stateDirectory }
+        let environment = ProcessInfo.processInfo.environment
+        let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level, environment: environment) }
+        let logger = Logger(label: "noised")
+        let daemon = NoisingDaemon(config: config, logger: logger)
+        // Before any other thread exists, so that only the watcher receives these signals.
+        SignalWatcher([SIGTERM, SIGINT]) { signal in
+            logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            daemon.requestStop()
+        }.start()
+        _ = try daemon.run()
+    }
+}
