@@ -2,7 +2,8 @@
 /// `message` is for humans and names the tensor or key at fault.
 public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable, Equatable, CaseIterable {
-        /// The buffer ends before the 8-byte length prefix or the header it announces.
+        /// The buffer ends before the 8-byte length prefix, the header it announces, or the end of
+        /// the last tensor (offsets that tile correctly but run past the end of the buffer).
         case truncated
         /// The announced header length exceeds the reader's `maxHeaderBytes`.
         case headerTooLarge

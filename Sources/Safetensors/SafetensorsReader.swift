@@ -64,11 +64,16 @@ public struct SafetensorsReader {
             }
             expectedBegin = tensor.dataRange.upperBound
         }
+        // Tensors that tile correctly but run past the end mean the file was cut short.
+        if expectedBegin > dataLength, let last = tensors.last {
+            throw SafetensorsError(
+                .truncated,
+                "tensor \"\(last.name)\" ends at data byte \(expectedBegin) but the data region is only \(dataLength) bytes")
+        }
         guard expectedBegin == dataLength else {
-            let last = tensors.last.map { "tensor \"\($0.name)\"" } ?? "no tensor"
             throw SafetensorsError(
                 .invalidOffsets,
-                "tensor data ends at \(expectedBegin) (\(last)) but the data region is \(dataLength) bytes")
+                "tensor data ends at \(expectedBegin) but the data region is \(dataLength) bytes: \(dataLength - expectedBegin) trailing bytes")
         }
 
         self.tensors = tensors
