@@ -72,9 +72,9 @@ struct HeaderJSONParser {
         }
     }
 
-    private mutating func expect(_ byte: UInt8, _ what: String) throws(HeaderJSONError) {
+    private mutating func expect(_ byte: UInt8, _ what: @autoclosure () -> String) throws(HeaderJSONError) {
         guard position < bytes.count, bytes[position] == byte else {
-            throw error("expected \(what), found \(describeCurrent())")
+            throw error("expected \(what()), found \(describeCurrent())")
         }
         position += 1
     }
@@ -104,7 +104,8 @@ struct HeaderJSONParser {
         try enterContainer()
         var keys: [String] = []
         var values: [HeaderJSON] = []
-        var seen: Set<String> = []
+        // Objects are usually small: scan for duplicates until one grows large enough for a set.
+        var seen: Set<String>?
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
             depth -= 1
@@ -116,7 +117,8 @@ struct HeaderJSONParser {
             }
             let keyPosition = position
             let key = try parseString()
-            guard seen.insert(key).inserted else {
+            let isDuplicate = seen?.contains(key) ?? keys.contains(key)
+            guard !isDuplicate else {
                 throw HeaderJSONError(
                     "at header byte \(keyPosition): duplicate key \"\(key)\"", duplicateKey: (key, depth))
             }
@@ -124,6 +126,11 @@ struct HeaderJSONParser {
             try expect(UInt8(ascii: ":"), "':' after key \"\(key)\"")
             skipWhitespace()
             keys.append(key)
+            if seen != nil {
+                seen!.insert(key)
+            } else if keys.count >= 16 {
+                seen = Set(keys)
+            }
             values.append(try parseValue())
             skipWhitespace()
             guard position < bytes.count else { throw error("unterminated object") }
@@ -182,16 +189,19 @@ struct HeaderJSONParser {
     private mutating func parseString() throws(HeaderJSONError) -> String {
         position += 1  // the opening quote
         let start = position
-        // Fast path: no escapes, so the string is a slice of the header.
+        // Fast path: no escapes, so the string is a slice of the header. Pure ASCII needs no
+        // UTF-8 validation (the generic validating initializer is comparatively slow).
+        var isASCII = true
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
                 position += 1
-                return try validatedUTF8(slice, at: start)
+                return isASCII ? String(decoding: slice, as: UTF8.self) : try validatedUTF8(slice, at: start)
             }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw error("unescaped control character in string") }
+            isASCII = isASCII && byte < 0x80
             position += 1
         }
         var utf8 = Array(bytes[start..<position])
@@ -279,6 +289,12 @@ struct HeaderJSONParser {
 /// Appends `string` as a JSON string literal (quotes included). Non-ASCII stays raw UTF-8.
 func appendJSONString(_ string: String, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "\""))
+    let needsEscape = string.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    if !needsEscape {
+        out.append(contentsOf: string.utf8)
+        out.append(UInt8(ascii: "\""))
+        return
+    }
     for byte in string.utf8 {
         switch byte {
         case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
@@ -287,10 +303,10 @@ func appendJSONString(_ string: String, to out: inout [UInt8]) {
         case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
         case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
         case 0..<0x20:
-            let hex = Array("0123456789abcdef".utf8)
-            out.append(contentsOf: Array("\\u00".utf8))
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
+            let hex: StaticString = "0123456789abcdef"
+            appendASCII("\\u00", to: &out)
+            out.append(hex.utf8Start[Int(byte >> 4)])
+            out.append(hex.utf8Start[Int(byte & 0xF)])
         default: out.append(byte)
         }
     }
@@ -300,15 +316,22 @@ func appendJSONString(_ string: String, to out: inout [UInt8]) {
 /// Appends the decimal digits of a non-negative integer.
 func appendJSONInteger(_ value: Int, to out: inout [UInt8]) {
     precondition(value >= 0, "header integers are non-negative")
-    if value < 10 {
-        out.append(UInt8(ascii: "0") + UInt8(value))
-        return
+    var digitCount = 1
+    var power = 10
+    while digitCount < 19 && value >= power {
+        digitCount += 1
+        power &*= 10
     }
-    var digits: [UInt8] = []
+    let end = out.count + digitCount
+    out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digitCount))
     var rest = value
-    while rest > 0 {
-        digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+    for index in stride(from: end - 1, through: end - digitCount, by: -1) {
+        out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
         rest /= 10
     }
-    out.append(contentsOf: digits.reversed())
+}
+
+/// Appends literal header text without an intermediate allocation.
+func appendASCII(_ text: StaticString, to out: inout [UInt8]) {
+    text.withUTF8Buffer { out.append(contentsOf: $0) }
 }

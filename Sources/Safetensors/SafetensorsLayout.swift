@@ -51,7 +51,7 @@ public struct SafetensorsLayout: Sendable {
         var json: [UInt8] = [UInt8(ascii: "{")]
         json.reserveCapacity(64 + entries.count * 80 + metadata.count * 48)
         if !metadata.isEmpty {
-            json.append(contentsOf: Array(#""__metadata__":{"#.utf8))
+            appendASCII(#""__metadata__":{"#, to: &json)
             for (position, key) in metadata.keys.sorted().enumerated() {
                 if position > 0 { json.append(UInt8(ascii: ",")) }
                 appendJSONString(key, to: &json)
@@ -63,18 +63,18 @@ public struct SafetensorsLayout: Sendable {
         for (entry, range) in zip(entries, relativeRanges) {
             if json.count > 1 { json.append(UInt8(ascii: ",")) }
             appendJSONString(entry.name, to: &json)
-            json.append(contentsOf: Array(#":{"dtype":""#.utf8))
-            json.append(contentsOf: Array(entry.dtype.rawValue.utf8))
-            json.append(contentsOf: Array(#"","shape":["#.utf8))
+            appendASCII(#":{"dtype":""#, to: &json)
+            json.append(contentsOf: entry.dtype.rawValue.utf8)
+            appendASCII(#"","shape":["#, to: &json)
             for (position, dim) in entry.shape.enumerated() {
                 if position > 0 { json.append(UInt8(ascii: ",")) }
                 appendJSONInteger(dim, to: &json)
             }
-            json.append(contentsOf: Array(#"],"data_offsets":["#.utf8))
+            appendASCII(#"],"data_offsets":["#, to: &json)
             appendJSONInteger(range.lowerBound, to: &json)
             json.append(UInt8(ascii: ","))
             appendJSONInteger(range.upperBound, to: &json)
-            json.append(contentsOf: Array("]}".utf8))
+            appendASCII("]}", to: &json)
         }
         json.append(UInt8(ascii: "}"))
         // Pad with spaces (valid trailing JSON whitespace) so 8 + header length is a multiple of 8.
