@@ -169,4 +169,18 @@ final class MalformedFileTests: XCTestCase {
                       .duplicateName, mentioning: #""a""#)
         assertRejects(rawFile(header: #"{"__metadata__":{},"__metadata__":{}}"#), .duplicateName)
     }
+
+    func testDuplicateNamesInLargeHeaders() throws {
+        // Large objects switch duplicate detection to a set; both paths must agree.
+        let names = (0..<40).map { "tensor\($0)" }
+        let entries = names.enumerated().map { index, name in tensor(name, offsets: "[\(index * 4),\(index * 4 + 4)]") }
+        let data = [UInt8](repeating: 0, count: 41 * 4)
+        for duplicateOf in [2, 20, 39] {
+            let duplicate = tensor(names[duplicateOf], offsets: "[160,164]")
+            assertRejects(rawFile(header: "{\((entries + [duplicate]).joined(separator: ","))}", data: data),
+                          .duplicateName, mentioning: "\"\(names[duplicateOf])\"")
+        }
+        let unique = try parseOK(rawFile(header: "{\(entries.joined(separator: ","))}", data: Array(data[..<160])))
+        XCTAssertEqual(unique.tensors.map(\.name), names)
+    }
 }

@@ -120,6 +120,14 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
+    func testIntegersAreWrittenInDecimal() {
+        for value in [0, 7, 9, 10, 99, 100, 12_345, 999_999_999_999, 1_000_000_000_000_000_000, Int.max] {
+            var out: [UInt8] = [UInt8(ascii: "x")]
+            appendJSONInteger(value, to: &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "x\(value)")
+        }
+    }
+
     func testLayoutRejectsBadEntries() {
         func layoutError(_ entries: [SafetensorsLayout.Entry]) -> SafetensorsError.Kind? {
             do { _ = try SafetensorsLayout(entries: entries, metadata: [:]); return nil } catch { return error.kind }
