@@ -1,0 +1,86 @@
+import Safetensors
+
+/// A validated view of one received input message. Nothing is copied except the noise ids; the
+/// message buffer must stay alive while the batch is used.
+public struct InputBatch {
+    public let reader: SafetensorsReader
+    public let latents: TensorInfo
+    public let latentType: LatentType
+    /// The batch size B (first dimension of the latents).
+    public let sampleCount: Int
+    /// Elements per sample: the product of the latent shape after B (1 for a 1-D latent).
+    public let elementsPerSample: Int
+    /// The producer's noise ids, one per sample, if it sent any.
+    public let noiseIDs: [UInt64]?
+    /// Every other tensor, in input data order, to copy to the output unchanged.
+    public let passthrough: [TensorInfo]
+    public var metadata: [String: String] { reader.metadata }
+
+    /// The latent bytes in place in the message.
+    public var latentBytes: UnsafeRawBufferPointer { reader.bytes(of: latents) }
+
+    /// - Parameters:
+    ///   - latentTensor: the config's `input.tensor`.
+    ///   - maxHeaderBytes: the longest safetensors header accepted.
+    public init(message: UnsafeRawBufferPointer, latentTensor: String, maxHeaderBytes: Int = 1 << 20) throws(ProtocolError) {
+        let reader: SafetensorsReader
+        do {
+            reader = try SafetensorsReader(message, maxHeaderBytes: maxHeaderBytes)
+        } catch {
+            throw ProtocolError(error)
+        }
+        guard let latents = reader.tensor(named: latentTensor) else {
+            let names = reader.tensors.map { "\"\($0.name)\"" }.joined(separator: ", ")
+            throw ProtocolError(
+                .missingLatents, "no tensor named \"\(latentTensor)\" (message has: \(names.isEmpty ? "none" : names))")
+        }
+        if let reserved = reader.tensors.first(where: { WireNames.reservedInputNames.contains($0.name) }) {
+            throw ProtocolError(.reservedName, "input tensor \"\(reserved.name)\" uses a name reserved for the output")
+        }
+        guard let latentType = LatentType(latents.dtype) else {
+            throw ProtocolError(
+                .badLatentDType, "latents \"\(latentTensor)\" are \(latents.dtype.rawValue); expected F32, F16 or BF16")
+        }
+        guard let sampleCount = latents.shape.first else {
+            throw ProtocolError(.emptyBatch, "latents \"\(latentTensor)\" are 0-d; expected shape [B, ...]")
+        }
+        guard sampleCount >= 1 else {
+            throw ProtocolError(.emptyBatch, "latents \"\(latentTensor)\" have shape \(latents.shape): batch size 0")
+        }
+
+        var noiseIDs: [UInt64]?
+        if let noiseIDTensor = reader.tensor(named: WireNames.noiseID) {
+            noiseIDs = try Self.readNoiseIDs(noiseIDTensor, bytes: reader.bytes(of: noiseIDTensor), sampleCount: sampleCount)
+        }
+
+        self.reader = reader
+        self.latents = latents
+        self.latentType = latentType
+        self.sampleCount = sampleCount
+        self.elementsPerSample = latents.shape.dropFirst().reduce(1, *)
+        self.noiseIDs = noiseIDs
+        self.passthrough = reader.tensors.filter { $0.name != latentTensor && $0.name != WireNames.noiseID }
+    }
+
+    private static func readNoiseIDs(
+        _ tensor: TensorInfo, bytes: UnsafeRawBufferPointer, sampleCount: Int
+    ) throws(ProtocolError) -> [UInt64] {
+        guard tensor.dtype == .I64 || tensor.dtype == .U64 else {
+            throw ProtocolError(.badNoiseID, "noise_id is \(tensor.dtype.rawValue); expected I64 or U64")
+        }
+        guard tensor.shape == [sampleCount] else {
+            throw ProtocolError(.badNoiseID, "noise_id has shape \(tensor.shape); expected [\(sampleCount)] to match the latents")
+        }
+        // Producers need not align the data region, so load unaligned.
+        var ids: [UInt64] = []
+        ids.reserveCapacity(sampleCount)
+        for index in 0..<sampleCount {
+            let id = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+            if tensor.dtype == .I64 && Int64(bitPattern: id) < 0 {
+                throw ProtocolError(.badNoiseID, "noise_id[\(index)] is \(Int64(bitPattern: id)); I64 noise ids must be >= 0")
+            }
+            ids.append(id)
+        }
+        return ids
+    }
+}
