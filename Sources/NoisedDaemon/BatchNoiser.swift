@@ -73,19 +73,14 @@ public final class BatchNoiser: @unchecked Sendable {
                                 detail: "message of \(message.count) bytes exceeds input.max_message_bytes \(settings.maxMessageBytes)")
         }
         let input = try InputBatch(message: message, latentTensor: settings.latentTensor)
-        let inputType = ElementType(input.latents.dtype)!
-        let outputType: ElementType = switch settings.outputDType {
-        case .input: inputType
-        case .f32: .f32
-        case .f16: .f16
-        case .bf16: .bf16
-        }
+        let outputLatentType = settings.outputDType.resolved(for: input.latentType)
+        let inputType = ElementType(input.latentType), outputType = ElementType(outputLatentType)
         let step = state.step(batchesPerStep: settings.batchesPerStep)
         let plan = try OutputPlan(
-            input: input, outputDType: outputType.dtype, includeClean: settings.includeClean, includeWeight: false,
+            input: input, outputDType: outputLatentType, includeClean: settings.includeClean, includeWeight: false,
             metadata: [
-                "noised.step": String(step), "noised.seq": String(state.seq),
-                "noised.seed": String(stream.seed), "noised.protocol": "1",
+                WireNames.stepKey: String(step), WireNames.seqKey: String(state.seq),
+                WireNames.seedKey: String(stream.seed), WireNames.protocolKey: WireNames.protocolVersion,
             ])
 
         let samples = input.sampleCount

@@ -1,27 +1,18 @@
 import NoiseKernel
+import NoisedProtocol
 import Safetensors
 
-/// The kernel's element types as safetensors dtypes, and whole-array conversions for the tools.
+/// The protocol's latent types are exactly the kernel's element types.
 extension ElementType {
+    init(_ latent: LatentType) { self.init(rawValue: latent.rawValue)! }
+
     init?(_ dtype: DType) {
-        switch dtype {
-        case .F32: self = .f32
-        case .F16: self = .f16
-        case .BF16: self = .bf16
-        default: return nil
-        }
+        guard let latent = LatentType(dtype) else { return nil }
+        self.init(latent)
     }
 
-    var dtype: DType {
-        switch self {
-        case .f32: .F32
-        case .f16: .F16
-        case .bf16: .BF16
-        }
-    }
-}
+    var dtype: DType { LatentType(rawValue: rawValue)!.dtype }
 
-extension ElementType {
     /// Values rounded once to this type, as little-endian bytes.
     static func encode(_ values: [Float], as type: ElementType) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count * type.byteCount)

@@ -314,7 +314,7 @@ func appendJSONString(_ string: String, to out: inout [UInt8]) {
 }
 
 /// Appends the decimal digits of a non-negative integer.
-func appendJSONInteger(_ value: Int, to out: inout [UInt8]) {
+package func appendJSONInteger(_ value: Int, to out: inout [UInt8]) {
     precondition(value >= 0, "header integers are non-negative")
     var digitCount = 1
     var power = 10

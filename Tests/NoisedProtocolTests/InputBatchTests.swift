@@ -1,6 +1,6 @@
 import Safetensors
 import XCTest
-@testable import NoisedProtocol
+import NoisedProtocol
 
 final class InputBatchTests: XCTestCase {
     func testValidInputsInEveryLatentTypeWithAndWithoutNoiseIDs() throws {

@@ -1,6 +1,6 @@
 import Safetensors
 import XCTest
-@testable import NoisedProtocol
+import NoisedProtocol
 
 final class OutputPlanTests: XCTestCase {
     private let daemonMetadata = ["noised.step": "7", "noised.seq": "42", "noised.seed": "1234"]

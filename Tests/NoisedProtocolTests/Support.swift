@@ -1,6 +1,6 @@
 import Safetensors
 import XCTest
-@testable import NoisedProtocol
+import NoisedProtocol
 
 typealias TensorSpec = (name: String, dtype: DType, shape: [Int], data: [UInt8])
 

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Safetensors
+import Safetensors
 
 final class FuzzTests: XCTestCase {
     /// Mutated files must only ever be rejected or accepted; an accepted file must be self-consistent.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Safetensors
+import Safetensors
 
 final class MalformedFileTests: XCTestCase {
     /// A valid two-tensor file: header, then 8 + 2 bytes of data.

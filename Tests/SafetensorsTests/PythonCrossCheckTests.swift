@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Safetensors
+import Safetensors
 
 /// Cross-checks against the reference Python `safetensors` package when it is installed; skipped
 /// otherwise so the suite never depends on it.

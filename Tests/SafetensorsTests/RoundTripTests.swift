@@ -1,5 +1,5 @@
 import XCTest
-@testable import Safetensors
+import Safetensors
 
 final class RoundTripTests: XCTestCase {
     func testEveryDTypeRoundTrips() throws {

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Safetensors
+import Safetensors
 
 /// What a successful parse yields, copied out so it outlives the buffer.
 struct ParsedFile {
