@@ -1,106 +1,156 @@
-/// A distribution of x on [0, 1], before x is mapped into [sigma_min, sigma_max].
+/// A distribution of x on [0, 1], before any shift and before x is mapped into
+/// [sigma_min, sigma_max]. docs/schedules.md gives each formula and its source.
 public enum Distribution: Sendable, Equatable {
     /// x ~ U[0, 1] (Mochi 1's default).
     case uniform
     /// x = sigmoid(n), n ~ N(mean, std²) (SD3's logit-normal; mean > 0 favours noise).
     case logitNormal(mean: Double, std: Double)
+    /// SD3's mode sampling with heavy tails: x = u(1 + s) - s·sin²(πu/2), u ~ U[0, 1], which is
+    /// 1 - f(1 - u) for SD3's f(u) = 1 - u - s(cos²(πu/2) - 1 + u); valid for -1 <= s <= 2/(π - 2).
+    case mode(scale: Double)
+    /// SD3's CosMap: x = 1 - 1/(tan(πu/2) + 1), u ~ U[0, 1].
+    case cosmap
+    /// Beta(a, b).
+    case beta(a: Double, b: Double)
+    /// Point masses at `values` (x in [0, 1]) with probabilities proportional to `weights`.
+    /// SigmaSchedule stores it sorted by value with weights summing to 1.
+    case discrete(values: [Double], weights: [Double])
+    /// A mixture; SigmaSchedule stores the weights summing to 1.
+    case mixture([MixtureComponent])
 
     /// The name the configuration file uses for this distribution.
     public var name: String {
         switch self {
         case .uniform: "uniform"
         case .logitNormal: "logit_normal"
+        case .mode: "mode"
+        case .cosmap: "cosmap"
+        case .beta: "beta"
+        case .discrete: "discrete"
+        case .mixture: "mixture"
         }
     }
 
-    /// The first invalid parameter as (config key, problem), or nil when every parameter is valid.
-    func invalidParameter() -> (parameter: String, message: String)? {
-        switch self {
-        case .uniform:
-            return nil
-        case let .logitNormal(mean, std):
-            if !mean.isFinite { return ("mean", "must be finite, got \(mean)") }
-            if !(std.isFinite && std > 0) { return ("std", "must be > 0 and finite, got \(std)") }
-            return nil
-        }
-    }
+    /// The largest valid mode scale, 2/(π - 2): beyond it the map from u to x stops being monotone.
+    public static let maximumModeScale = 2 / (Double.pi - 2)
+}
 
-    /// Density of x on [0, 1].
-    func unitPDF(_ x: Double) -> Double {
-        guard x >= 0, x <= 1 else { return 0 }
-        switch self {
-        case .uniform:
-            return 1
-        case let .logitNormal(mean, std):
-            // The density tends to 0 at both ends.
-            guard x > 0, x < 1 else { return 0 }
-            let z = (logit(x) - mean) / std
-            return StandardNormal.pdf(z) / (std * x * (1 - x))
-        }
-    }
+/// One weighted component of a `mixture` distribution.
+public struct MixtureComponent: Sendable, Equatable {
+    public var weight: Double
+    public var distribution: Distribution
 
-    /// P(X <= x).
-    func unitCDF(_ x: Double) -> Double {
-        if x <= 0 { return 0 }
-        if x >= 1 { return 1 }
-        switch self {
-        case .uniform:
-            return x
-        case let .logitNormal(mean, std):
-            return StandardNormal.cdf((logit(x) - mean) / std)
-        }
-    }
-
-    /// The exact inverse of `unitCDF` for u in [0, 1].
-    func unitQuantile(_ u: Double) -> Double {
-        switch self {
-        case .uniform:
-            return u
-        case let .logitNormal(mean, std):
-            return sigmoid(mean + std * StandardNormal.quantile(u))
-        }
-    }
-
-    /// E[X]. The logit-normal mean has no closed form: integrate sigmoid(mean + std z) φ(z) over z.
-    func unitMean() -> Double {
-        switch self {
-        case .uniform:
-            return 0.5
-        case let .logitNormal(mean, std):
-            return integrate(from: -12, to: 12, panels: 48, tolerance: 1e-14) { z in
-                sigmoid(mean + std * z) * StandardNormal.pdf(z)
-            }
-        }
+    public init(weight: Double, distribution: Distribution) {
+        self.weight = weight
+        self.distribution = distribution
     }
 }
 
-/// Adaptive Simpson over fixed initial panels, so a narrow feature cannot slip between the
-/// first samples. φ(12) is about 1e-32, so truncating the normal there loses nothing.
-private func integrate(
-    from a: Double, to b: Double, panels: Int, tolerance: Double, _ f: (Double) -> Double
-) -> Double {
-    func simpson(_ a: Double, _ b: Double, _ fa: Double, _ fm: Double, _ fb: Double) -> Double {
-        (b - a) / 6 * (fa + 4 * fm + fb)
-    }
-    func adapt(_ a: Double, _ b: Double, _ fa: Double, _ fm: Double, _ fb: Double,
-               _ whole: Double, _ tolerance: Double, _ depth: Int) -> Double {
-        let m = (a + b) / 2
-        let flm = f((a + m) / 2), frm = f((m + b) / 2)
-        let left = simpson(a, m, fa, flm, fm), right = simpson(m, b, fm, frm, fb)
-        let difference = left + right - whole
-        if depth == 0 || abs(difference) <= 15 * tolerance {
-            return left + right + difference / 15
+/// An invalid distribution parameter: its key below the keyframe (`std`, `components[1].weight`).
+struct InvalidParameter: Error {
+    let parameter: String
+    let message: String
+}
+
+extension Distribution {
+    /// The distribution with its parameters checked and put in canonical form (discrete values
+    /// sorted, weights normalised), or the first invalid parameter.
+    func canonical() throws(InvalidParameter) -> Distribution {
+        switch self {
+        case .uniform, .cosmap:
+            return self
+        case let .logitNormal(mean, std):
+            guard mean.isFinite else { throw InvalidParameter(parameter: "mean", message: "must be finite, got \(mean)") }
+            guard std.isFinite, std > 0 else {
+                throw InvalidParameter(parameter: "std", message: "must be > 0 and finite, got \(std)")
+            }
+            return self
+        case let .mode(scale):
+            guard scale >= -1, scale <= Self.maximumModeScale else {
+                throw InvalidParameter(parameter: "scale",
+                                       message: "must be in [-1, 2/(pi - 2) = \(Self.maximumModeScale)], got \(scale)")
+            }
+            return self
+        case let .beta(a, b):
+            guard a.isFinite, a > 0 else { throw InvalidParameter(parameter: "a", message: "must be > 0 and finite, got \(a)") }
+            guard b.isFinite, b > 0 else { throw InvalidParameter(parameter: "b", message: "must be > 0 and finite, got \(b)") }
+            return self
+        case let .discrete(values, weights):
+            return try canonicalDiscrete(values: values, weights: weights)
+        case let .mixture(components):
+            guard !components.isEmpty else {
+                throw InvalidParameter(parameter: "components", message: "must contain at least one component")
+            }
+            var canonicalComponents: [MixtureComponent] = []
+            for (index, component) in components.enumerated() {
+                guard component.weight.isFinite, component.weight > 0 else {
+                    throw InvalidParameter(parameter: "components[\(index)].weight",
+                                           message: "must be > 0 and finite, got \(component.weight)")
+                }
+                do {
+                    canonicalComponents.append(
+                        MixtureComponent(weight: component.weight, distribution: try component.distribution.canonical()))
+                } catch {
+                    throw InvalidParameter(parameter: "components[\(index)].\(error.parameter)", message: error.message)
+                }
+            }
+            let total = canonicalComponents.reduce(0) { $0 + $1.weight }
+            return .mixture(canonicalComponents.map { MixtureComponent(weight: $0.weight / total, distribution: $0.distribution) })
         }
-        return adapt(a, m, fa, flm, fm, left, tolerance / 2, depth - 1)
-            + adapt(m, b, fm, frm, fb, right, tolerance / 2, depth - 1)
     }
-    let width = (b - a) / Double(panels)
-    var total = 0.0
-    for panel in 0..<panels {
-        let lo = a + Double(panel) * width, hi = lo + width
-        let flo = f(lo), fmid = f((lo + hi) / 2), fhi = f(hi)
-        total += adapt(lo, hi, flo, fmid, fhi, simpson(lo, hi, flo, fmid, fhi),
-                       tolerance / Double(panels), 40)
+
+    private func canonicalDiscrete(values: [Double], weights: [Double]) throws(InvalidParameter) -> Distribution {
+        guard !values.isEmpty else { throw InvalidParameter(parameter: "sigmas", message: "must contain at least one value") }
+        guard weights.count == values.count else {
+            throw InvalidParameter(parameter: "weights",
+                                   message: "must have one weight per sigma (\(values.count)), got \(weights.count)")
+        }
+        for (index, value) in values.enumerated() where !(value >= 0 && value <= 1) {
+            throw InvalidParameter(parameter: "sigmas[\(index)]", message: "must be in [0, 1], got \(value)")
+        }
+        for (index, weight) in weights.enumerated() where !(weight.isFinite && weight >= 0) {
+            throw InvalidParameter(parameter: "weights[\(index)]", message: "must be >= 0 and finite, got \(weight)")
+        }
+        let total = weights.reduce(0, +)
+        guard total > 0 else { throw InvalidParameter(parameter: "weights", message: "must not all be 0") }
+        // Sorted, with repeated values merged, so the CDF is a running sum.
+        var merged: [(value: Double, weight: Double)] = []
+        for (value, weight) in zip(values, weights).sorted(by: { $0.0 < $1.0 }) where weight > 0 {
+            if let last = merged.last, last.value == value {
+                merged[merged.count - 1].weight += weight
+            } else {
+                merged.append((value, weight))
+            }
+        }
+        return .discrete(values: merged.map(\.value), weights: merged.map { $0.weight / total })
     }
-    return total
+
+    /// The distribution whose parameters lie the fraction w of the way from self to `other`, or nil
+    /// when the two are not the same family with the same structure (they then cross-fade).
+    func interpolated(to other: Distribution, weight w: Double) -> Distribution? {
+        func lerp(_ a: Double, _ b: Double) -> Double { a + w * (b - a) }
+        switch (self, other) {
+        case (.uniform, .uniform):
+            return .uniform
+        case (.cosmap, .cosmap):
+            return .cosmap
+        case let (.logitNormal(meanA, stdA), .logitNormal(meanB, stdB)):
+            return .logitNormal(mean: lerp(meanA, meanB), std: lerp(stdA, stdB))
+        case let (.mode(scaleA), .mode(scaleB)):
+            return .mode(scale: lerp(scaleA, scaleB))
+        case let (.beta(aA, bA), .beta(aB, bB)):
+            return .beta(a: lerp(aA, aB), b: lerp(bA, bB))
+        case let (.mixture(componentsA), .mixture(componentsB)) where componentsA.count == componentsB.count:
+            var components: [MixtureComponent] = []
+            for (a, b) in zip(componentsA, componentsB) {
+                guard let distribution = a.distribution.interpolated(to: b.distribution, weight: w) else { return nil }
+                components.append(MixtureComponent(weight: lerp(a.weight, b.weight), distribution: distribution))
+            }
+            return .mixture(components)
+        default:
+            // Discrete distributions cross-fade: on a shared support that is the same as
+            // interpolating the weights, and on different supports it is the only sensible blend.
+            return nil
+        }
+    }
 }

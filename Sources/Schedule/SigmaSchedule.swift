@@ -29,10 +29,13 @@ public enum Interpolation: String, Sendable, CaseIterable {
 public struct Keyframe: Sendable, Equatable {
     public var atStep: Int64
     public var distribution: Distribution
+    /// Applied to x before the sigma range mapping; nil for none.
+    public var shift: Shift?
 
-    public init(atStep: Int64, distribution: Distribution) {
+    public init(atStep: Int64, distribution: Distribution, shift: Shift? = nil) {
         self.atStep = atStep
         self.distribution = distribution
+        self.shift = shift
     }
 }
 
@@ -40,7 +43,8 @@ public struct Keyframe: Sendable, Equatable {
 public struct ScheduleError: Error, CustomStringConvertible, Equatable {
     /// The offending keyframe's index in the curriculum, or nil for a schedule-level parameter.
     public let keyframeIndex: Int?
-    /// The configuration key: sigma_min, sigma_max, curriculum, at_step, mean, std...
+    /// The configuration key: sigma_min, sigma_max, curriculum, at_step, std, components[0].weight,
+    /// shift.max_seq_len...
     public let parameter: String
     public let message: String
 
@@ -68,7 +72,8 @@ public struct SigmaSchedule: Sendable, Equatable {
     public let keyframes: [Keyframe]
 
     /// Validates 0 <= sigmaMin <= sigmaMax <= 1, a non-empty curriculum with at_step >= 0 and
-    /// strictly increasing, and each distribution's parameters.
+    /// strictly increasing, and each distribution's and shift's parameters. Keyframes are stored in
+    /// canonical form (discrete values sorted, weights normalised).
     public init(
         sigmaMin: Double, sigmaMax: Double, interpolation: Interpolation, keyframes: [Keyframe]
     ) throws(ScheduleError) {
@@ -88,6 +93,7 @@ public struct SigmaSchedule: Sendable, Equatable {
             throw ScheduleError(keyframeIndex: nil, parameter: "curriculum",
                                 message: "must contain at least one keyframe")
         }
+        var canonicalKeyframes: [Keyframe] = []
         for (index, keyframe) in keyframes.enumerated() {
             if index == 0, keyframe.atStep < 0 {
                 throw ScheduleError(keyframeIndex: index, parameter: "at_step",
@@ -99,19 +105,31 @@ public struct SigmaSchedule: Sendable, Equatable {
                     message: "must be greater than the previous keyframe's at_step "
                         + "(\(keyframes[index - 1].atStep)), got \(keyframe.atStep)")
             }
-            if let (parameter, message) = keyframe.distribution.invalidParameter() {
-                throw ScheduleError(keyframeIndex: index, parameter: parameter, message: message)
+            do {
+                try keyframe.shift?.check()
+                canonicalKeyframes.append(
+                    Keyframe(atStep: keyframe.atStep, distribution: try keyframe.distribution.canonical(), shift: keyframe.shift))
+            } catch {
+                throw ScheduleError(keyframeIndex: index, parameter: error.parameter, message: error.message)
             }
         }
         self.sigmaMin = sigmaMin
         self.sigmaMax = sigmaMax
         self.interpolation = interpolation
-        self.keyframes = keyframes
+        self.keyframes = canonicalKeyframes
     }
 
-    /// The distribution in force at `step`. Before the first keyframe the first holds, after the
-    /// last the last; between keyframes a and b the weight w of b follows `interpolation`.
-    public func distribution(atStep step: Int64) -> SigmaDistribution {
+    /// Whether a keyframe's shift depends on the latent shape (pass it to `sigma`).
+    public var usesLatentShape: Bool {
+        keyframes.contains { if case .sequenceLength = $0.shift { true } else { false } }
+    }
+
+    /// The distribution in force at `step` for latents of `latentShape` ([batch, channels,
+    /// spatial...]; nil: shape-dependent shifts use their base sequence length). Before the first
+    /// keyframe the first holds, after the last the last; between keyframes a and b the weight w of
+    /// b follows `interpolation`: parameters (and shifts) interpolate when a and b are the same
+    /// family with the same structure, and the densities cross-fade otherwise.
+    public func distribution(atStep step: Int64, latentShape: [Int]? = nil) -> SigmaDistribution {
         // The last keyframe at or before `step` (the first one if none is).
         var low = 0, high = keyframes.count - 1
         while low < high {
@@ -119,23 +137,21 @@ public struct SigmaSchedule: Sendable, Equatable {
             if keyframes[middle].atStep <= step { low = middle } else { high = middle - 1 }
         }
         let a = keyframes[low]
-        guard step > a.atStep, low + 1 < keyframes.count else { return resolved(a.distribution) }
+        let shiftA = a.shift?.value(latentShape: latentShape) ?? 1
+        guard step > a.atStep, low + 1 < keyframes.count else { return resolved(a.distribution, shiftA) }
         let b = keyframes[low + 1]
+        let shiftB = b.shift?.value(latentShape: latentShape) ?? 1
         let t = Double(step - a.atStep) / Double(b.atStep - a.atStep)
         let w = interpolation.weight(t)
-        if w <= 0 { return resolved(a.distribution) }
-        if w >= 1 { return resolved(b.distribution) }
-        switch (a.distribution, b.distribution) {
-        case (.uniform, .uniform):
-            return resolved(.uniform)
-        case let (.logitNormal(meanA, stdA), .logitNormal(meanB, stdB)):
-            return resolved(.logitNormal(mean: meanA + w * (meanB - meanA), std: stdA + w * (stdB - stdA)))
-        default:
-            return SigmaDistribution(
-                sigmaMin: sigmaMin, sigmaMax: sigmaMax,
-                components: [WeightedDistribution(weight: 1 - w, distribution: a.distribution),
-                             WeightedDistribution(weight: w, distribution: b.distribution)])
+        if w <= 0 { return resolved(a.distribution, shiftA) }
+        if w >= 1 { return resolved(b.distribution, shiftB) }
+        if let between = a.distribution.interpolated(to: b.distribution, weight: w) {
+            return resolved(between, shiftA + w * (shiftB - shiftA))
         }
+        return SigmaDistribution(
+            sigmaMin: sigmaMin, sigmaMax: sigmaMax,
+            components: [WeightedDistribution(weight: 1 - w, distribution: a.distribution, shift: shiftA),
+                         WeightedDistribution(weight: w, distribution: b.distribution, shift: shiftB)])
     }
 
     /// The sigma for uniform u in [0, 1] at `step`: `distribution(atStep: step).quantile(u)`.
@@ -143,8 +159,13 @@ public struct SigmaSchedule: Sendable, Equatable {
         distribution(atStep: step).quantile(u)
     }
 
-    private func resolved(_ distribution: Distribution) -> SigmaDistribution {
+    /// The sigma for uniform u at `step`, for a batch of latents shaped `latentShape`.
+    public func sigma(uniform u: Double, step: Int64, latentShape: [Int]) -> Double {
+        distribution(atStep: step, latentShape: latentShape).quantile(u)
+    }
+
+    private func resolved(_ distribution: Distribution, _ shift: Double) -> SigmaDistribution {
         SigmaDistribution(sigmaMin: sigmaMin, sigmaMax: sigmaMax,
-                          components: [WeightedDistribution(weight: 1, distribution: distribution)])
+                          components: [WeightedDistribution(weight: 1, distribution: distribution, shift: shift)])
     }
 }

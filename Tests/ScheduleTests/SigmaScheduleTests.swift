@@ -58,6 +58,30 @@ final class SigmaScheduleTests: XCTestCase {
         XCTAssertEqual(components(try twoKeyframes(.hold, a, b), 300), [.init(weight: 1, distribution: b)])
     }
 
+    func testParametersOfEveryFamilyInterpolate() throws {
+        func midway(_ a: Distribution, _ b: Distribution) throws -> [WeightedDistribution] {
+            components(try twoKeyframes(.linear, a, b), 200)
+        }
+        XCTAssertEqual(try midway(.mode(scale: 1), .mode(scale: -0.5)), [.init(weight: 1, distribution: .mode(scale: 0.25))])
+        XCTAssertEqual(try midway(.beta(a: 1, b: 4), .beta(a: 3, b: 2)), [.init(weight: 1, distribution: .beta(a: 2, b: 3))])
+        XCTAssertEqual(try midway(.cosmap, .cosmap), [.init(weight: 1, distribution: .cosmap)])
+        // Mixtures of the same structure interpolate weights and parameters (weights are normalised first).
+        let mixtureA = Distribution.mixture([MixtureComponent(weight: 3, distribution: .uniform),
+                                             MixtureComponent(weight: 1, distribution: .mode(scale: 1))])
+        let mixtureB = Distribution.mixture([MixtureComponent(weight: 1, distribution: .uniform),
+                                             MixtureComponent(weight: 3, distribution: .mode(scale: 0))])
+        XCTAssertEqual(try midway(mixtureA, mixtureB),
+                       [.init(weight: 1, distribution: .mixture([MixtureComponent(weight: 0.5, distribution: .uniform),
+                                                                 MixtureComponent(weight: 0.5, distribution: .mode(scale: 0.5))]))])
+        // Different structures, and discrete distributions, cross-fade.
+        let mixtureC = Distribution.mixture([MixtureComponent(weight: 1, distribution: .cosmap),
+                                             MixtureComponent(weight: 1, distribution: .uniform)])
+        XCTAssertEqual(try midway(mixtureA, mixtureC).count, 2)
+        let discreteA = Distribution.discrete(values: [0.2], weights: [1]), discreteB = Distribution.discrete(values: [0.8], weights: [1])
+        XCTAssertEqual(try midway(discreteA, discreteB),
+                       [.init(weight: 0.5, distribution: discreteA), .init(weight: 0.5, distribution: discreteB)])
+    }
+
     func testSegmentsOfALongerCurriculum() throws {
         let keyframes = [Keyframe(atStep: 0, distribution: .uniform),
                          Keyframe(atStep: 10, distribution: .logitNormal(mean: 0, std: 1)),
