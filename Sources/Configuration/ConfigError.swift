@@ -80,6 +80,9 @@ func describeExpectation(_ type: Any.Type) -> String {
     case is Double.Type: "a number"
     case is String.Type: "a string"
     case is [KeyframeEntry].Type: "a list of keyframes"
+    case is [ComponentEntry].Type: "a list of components"
+    case is [Double].Type: "a list of numbers"
+    case is [Int].Type: "a list of integers"
     default: "a mapping"
     }
 }

@@ -26,16 +26,21 @@ extension KeyedDecodingContainer<ConfigKey> {
     func value<T: Decodable>(
         _ key: String, default defaultValue: T, problem: (T) -> String? = { _ in nil }
     ) throws -> T {
+        guard contains(ConfigKey(key)) else { return defaultValue }
+        let value: T = try requiredValue(key, missing: "")
+        if let problem = problem(value) { throw issue(key, problem) }
+        return value
+    }
+
+    /// The value at `key`, which must be present (`missing` says what is wanted).
+    func requiredValue<T: Decodable>(_ key: String, missing: String) throws -> T {
         let codingKey = ConfigKey(key)
-        guard contains(codingKey) else { return defaultValue }
-        let value: T
+        guard contains(codingKey) else { throw issue(key, missing) }
         do {
-            value = try decode(T.self, forKey: codingKey)
+            return try decode(T.self, forKey: codingKey)
         } catch DecodingError.typeMismatch, DecodingError.valueNotFound {
             throw issue(key, "expected \(describeExpectation(T.self)), got \(shownValue(codingKey))")
         }
-        if let problem = problem(value) { throw issue(key, problem) }
-        return value
     }
 
     /// A nested section; absent or null (every key in it commented out) gives the defaults.

@@ -88,7 +88,7 @@ final class RejectionTests: XCTestCase {
         assertRejected(curriculum("{distribution: uniform}"), "schedule.curriculum[0].at_step", "missing")
         assertRejected(curriculum("{at_step: 0}"), "schedule.curriculum[0].distribution", "missing; expected one of uniform, logit_normal")
         assertRejected(curriculum("{at_step: 0, distribution: gamma}"), "schedule.curriculum[0].distribution",
-                       "must be one of uniform, logit_normal; got 'gamma'")
+                       "must be one of uniform, logit_normal, mode, cosmap, beta, discrete, mixture; got 'gamma'")
     }
 
     func testUnknownKeysAtEveryLevel() {
@@ -99,11 +99,11 @@ final class RejectionTests: XCTestCase {
         assertRejected("shutdown: {timeout: 2}", "shutdown.timeout", "unknown key")
         assertRejected("schedule: {sigma: 0.5}", "schedule.sigma", "unknown key")
         assertRejected("schedule:\n  curriculum:\n    - {at_step: 0, distribution: uniform}\n    - {at_step: 5, distribution: uniform, speed: 1}",
-                       "schedule.curriculum[1].speed", "unknown key (expected one of: at_step, distribution)")
+                       "schedule.curriculum[1].speed", "unknown key (expected one of: at_step, shift, distribution)")
         // A parameter of another distribution is unknown for this one.
         assertRejected("schedule:\n  curriculum:\n    - {at_step: 0, distribution: uniform, mean: 0.5}",
-                       "schedule.curriculum[0].mean", "unknown key (expected one of: at_step, distribution)")
+                       "schedule.curriculum[0].mean", "unknown key (expected one of: at_step, shift, distribution)")
         assertRejected("schedule:\n  curriculum:\n    - {at_step: 0, distribution: logit_normal, scale: 2}",
-                       "schedule.curriculum[0].scale", "unknown key (expected one of: at_step, distribution, mean, std)")
+                       "schedule.curriculum[0].scale", "unknown key (expected one of: at_step, shift, distribution, mean, std)")
     }
 }
