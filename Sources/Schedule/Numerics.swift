@@ -8,8 +8,9 @@ import Darwin
 
 /// Solves f(x) = target for an increasing f on a bracket [lo, hi] with f(lo) <= target <= f(hi):
 /// Newton steps on `slope`, with bisection whenever a step would leave the bracket (or the slope
-/// is 0 or infinite), so it converges even where f jumps or is flat. Returns the root and the final
-/// bracket, which is narrower than `tolerance` or pinches a jump of f.
+/// is 0 or infinite), so it converges even where f jumps or is flat. Returns the root with a
+/// bracket around it: the root alone when a Newton step converged, else a bracket narrower than
+/// `tolerance` (which pinches a jump of f when the root is one).
 func solveIncreasing(
     _ target: Double, lo: Double, hi: Double, start: Double, tolerance: Double = 1e-14,
     _ f: (Double) -> Double, slope: (Double) -> Double
@@ -22,10 +23,19 @@ func solveIncreasing(
         if excess == 0 { return (x, x, x) }
         if excess < 0 { lo = x } else { hi = x }
         let derivative = slope(x)
-        let newton = x - excess / derivative
-        let next = derivative > 0 && derivative.isFinite && newton > lo && newton < hi ? newton : (lo + hi) / 2
-        if abs(next - x) <= tolerance { return (next, min(lo, next), max(hi, next)) }
-        x = next
+        if derivative > 0, derivative.isFinite {
+            let newton = x - excess / derivative
+            // Checked before the bracket: at the root the step can land on the bound just set.
+            if abs(newton - x) <= tolerance {
+                let root = min(max(newton, lo), hi)
+                return (root, root, root)
+            }
+            if newton > lo, newton < hi {
+                x = newton
+                continue
+            }
+        }
+        x = (lo + hi) / 2
     }
     return ((lo + hi) / 2, lo, hi)
 }

@@ -12,7 +12,7 @@ public struct WeightedDistribution: Sendable, Equatable {
     }
 }
 
-extension WeightedDistribution: UnitDistribution {
+extension WeightedDistribution {
     func unitPDF(_ y: Double) -> Double {
         guard shift != 1 else { return distribution.unitPDF(y) }
         guard y >= 0, y <= 1 else { return 0 }
@@ -84,7 +84,7 @@ public struct SigmaDistribution: Sendable, Equatable {
     /// The sigma whose CDF first reaches u, for u in [0, 1]: the sampling map from one uniform.
     public func quantile(_ u: Double) -> Double {
         precondition(u >= 0 && u <= 1, "the uniform must be in [0, 1], got \(u)")
-        let x = mixtureQuantile(u, weights: components.map(\.weight), parts: components)
+        let x = mixtureQuantile(u, components)
         // Clamped because sigmaMin + range * 1 can round one ulp past sigmaMax.
         return min(max(sigmaMin + range * x, sigmaMin), sigmaMax)
     }

@@ -6,19 +6,12 @@ import Musl
 import Darwin
 #endif
 
-/// Exact density, CDF and quantile of a distribution on x in [0, 1].
-protocol UnitDistribution {
-    /// Density of the continuous part (point masses have none); +∞ where it is unbounded.
-    func unitPDF(_ x: Double) -> Double
-    func unitCDF(_ x: Double) -> Double
-    /// The smallest x with unitCDF(x) >= u, for u in [0, 1].
-    func unitQuantile(_ u: Double) -> Double
-    func unitMean() -> Double
-    /// The x values of the point masses, ascending.
-    var atoms: [Double] { get }
-}
+// Each distribution on x in [0, 1] (and WeightedDistribution, its shifted form) provides:
+// unitPDF, the density of the continuous part (point masses have none; +∞ where unbounded);
+// unitCDF; unitQuantile(u), the smallest x with unitCDF(x) >= u; unitMean; and atoms, the x values
+// of its point masses, ascending.
 
-extension Distribution: UnitDistribution {
+extension Distribution {
     func unitPDF(_ x: Double) -> Double {
         guard x >= 0, x <= 1 else { return 0 }
         switch self {
@@ -93,7 +86,7 @@ extension Distribution: UnitDistribution {
             // Rounding can leave the total a little below 1.
             return values[values.count - 1]
         case let .mixture(components):
-            return mixtureQuantile(u, weights: components.map(\.weight), parts: components.map(\.distribution))
+            return mixtureQuantile(u, components.map { WeightedDistribution(weight: $0.weight, distribution: $0.distribution) })
         }
     }
 
@@ -133,24 +126,31 @@ private func modeSlope(_ scale: Double, _ u: Double) -> Double {
     1 + scale - scale * Double.pi / 2 * sin(Double.pi * u)
 }
 
-/// The quantile of the mixture Σ weights[i]·parts[i] from one uniform: Newton with bisection on
-/// the exact mixture CDF. The root lies between the parts' own quantiles at u, which bracket it.
-func mixtureQuantile(_ u: Double, weights: [Double], parts: [some UnitDistribution]) -> Double {
+/// The quantile of the mixture Σ wᵢ·partᵢ from one uniform: Newton with bisection on the exact
+/// mixture CDF. The root lies between the parts' own quantiles at u, which bracket it. (Concrete
+/// types and plain loops: this runs per sample, and generic code here cost microseconds.)
+func mixtureQuantile(_ u: Double, _ parts: [WeightedDistribution]) -> Double {
     if parts.count == 1 { return parts[0].unitQuantile(u) }
     var lo = 1.0, hi = 0.0, start = 0.0
-    for (weight, part) in zip(weights, parts) {
+    for part in parts {
         let q = part.unitQuantile(u)
         lo = min(lo, q)
         hi = max(hi, q)
-        start += weight * q
+        start += part.weight * q
     }
-    let cdf = { (x: Double) in zip(weights, parts).reduce(0) { $0 + $1.0 * $1.1.unitCDF(x) } }
-    let pdf = { (x: Double) in zip(weights, parts).reduce(0) { $0 + $1.0 * $1.1.unitPDF(x) } }
-    let solution = solveIncreasing(u, lo: lo, hi: hi, start: start, cdf, slope: pdf)
+    let solution = solveIncreasing(u, lo: lo, hi: hi, start: start, { x in
+        var total = 0.0
+        for part in parts { total += part.weight * part.unitCDF(x) }
+        return total
+    }, slope: { x in
+        var total = 0.0
+        for part in parts { total += part.weight * part.unitPDF(x) }
+        return total
+    })
     // Where the root is a jump of the CDF, return the point mass itself, not a point 1e-14 away.
     let tolerance = 1e-13
     for part in parts {
-        if let atom = part.atoms.first(where: { $0 >= solution.lo - tolerance && $0 <= solution.hi + tolerance }) {
+        for atom in part.atoms where atom >= solution.lo - tolerance && atom <= solution.hi + tolerance {
             return atom
         }
     }
