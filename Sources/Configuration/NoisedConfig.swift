@@ -1,0 +1,86 @@
+import Foundation
+import Schedule
+import Yams
+
+/// The daemon's whole configuration: one YAML file. Every key is optional and takes the default
+/// shown here; unknown keys and bad values are errors naming the key path.
+public struct NoisedConfig: Sendable, Equatable {
+    /// The noise stream key.
+    public var seed: UInt64 = 0
+    /// Noise id = (instance << 48) | n when an input message carries no noise_id.
+    public var instance: UInt16 = 0
+    /// Noising kernel threads, 1...256.
+    public var workers = 2
+    public var logLevel = LogLevel.info
+    /// Where state persists across restarts; nil for no persistence.
+    public var stateDir: String? = "/var/lib/noised"
+    public var input = InputConfig()
+    public var output = OutputConfig()
+    public var steps = StepsConfig()
+    public var shutdown = ShutdownConfig()
+    /// Defaults: sigma in [0, 1], logit-normal(0.5, 1) at step 0 moving linearly to
+    /// logit-normal(0, 1) at step 20000 (coarse to fine), which then holds.
+    public var schedule = ScheduleSection.defaultSchedule
+
+    public static let defaultPath = "/etc/noised/noised.yaml"
+
+    /// All defaults.
+    public init() {}
+
+    /// Parses a configuration document; an empty document (or only comments) gives all defaults.
+    public static func parse(yaml: String) throws(ConfigError) -> NoisedConfig {
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else { return NoisedConfig() }
+            return try YAMLDecoder().decode(NoisedConfig.self, from: node)
+        } catch let error as YamlError {
+            throw ConfigError(keyPath: "", message: "invalid YAML: \(error)")
+        } catch {
+            throw ConfigError(decoding: error)
+        }
+    }
+
+    /// Reads and parses the file at `path`; an unreadable file is an error naming the path.
+    public static func load(path: String = defaultPath) throws(ConfigError) -> NoisedConfig {
+        let yaml: String
+        do {
+            yaml = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(keyPath: "", message: "cannot read \(path): \(error.localizedDescription)")
+        }
+        do {
+            return try parse(yaml: yaml)
+        } catch {
+            throw ConfigError(keyPath: error.keyPath, message: error.keyPath.isEmpty ? "\(path): \(error.message)" : error.message)
+        }
+    }
+}
+
+extension NoisedConfig: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: [
+            "seed", "instance", "workers", "log_level", "state_dir",
+            "input", "output", "steps", "shutdown", "schedule",
+        ])
+        let defaults = NoisedConfig()
+        seed = try keys.value("seed", default: defaults.seed)
+        instance = UInt16(try keys.value("instance", default: Int(defaults.instance), problem: outside(0...65535)))
+        workers = try keys.value("workers", default: defaults.workers, problem: outside(1...256))
+        logLevel = try keys.choice("log_level", default: defaults.logLevel)
+        if keys.contains(ConfigKey("state_dir")), try keys.decodeNil(forKey: ConfigKey("state_dir")) {
+            stateDir = nil
+        } else {
+            stateDir = try keys.value("state_dir", default: defaults.stateDir ?? "") { path in
+                path.isEmpty ? "must be a directory path, or null for no persistence" : nil
+            }
+        }
+        input = try keys.section("input", default: defaults.input)
+        output = try keys.section("output", default: defaults.output)
+        if let conflict = endpointConflict(input, output) {
+            throw ConfigIssue(codingPath: keys.codingPath + [ConfigKey("output"), ConfigKey("endpoint")],
+                              message: conflict)
+        }
+        steps = try keys.section("steps", default: defaults.steps)
+        shutdown = try keys.section("shutdown", default: defaults.shutdown)
+        schedule = try keys.section("schedule", default: ScheduleSection(defaults.schedule)).schedule
+    }
+}

@@ -1,0 +1,137 @@
+import Schedule
+
+/// The `schedule` section, decoded into a validated SigmaSchedule.
+struct ScheduleSection: Decodable {
+    static let defaultSchedule: SigmaSchedule = {
+        do {
+            return try SigmaSchedule(
+                sigmaMin: 0, sigmaMax: 1, interpolation: .linear,
+                keyframes: [Keyframe(atStep: 0, distribution: .logitNormal(mean: 0.5, std: 1)),
+                            Keyframe(atStep: 20_000, distribution: .logitNormal(mean: 0, std: 1))])
+        } catch {
+            fatalError("the built-in default schedule is invalid: \(error)")
+        }
+    }()
+
+    let schedule: SigmaSchedule
+
+    init(_ schedule: SigmaSchedule) {
+        self.schedule = schedule
+    }
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["sigma_min", "sigma_max", "interpolation", "curriculum"])
+        let defaults = Self.defaultSchedule
+        let sigmaMin = try keys.value("sigma_min", default: defaults.sigmaMin)
+        let sigmaMax = try keys.value("sigma_max", default: defaults.sigmaMax)
+        let interpolation = try keys.choice("interpolation", default: defaults.interpolation)
+        let keyframes = try keys.value("curriculum", default: defaults.keyframes.map(KeyframeEntry.init))
+        do {
+            schedule = try SigmaSchedule(sigmaMin: sigmaMin, sigmaMax: sigmaMax, interpolation: interpolation,
+                                         keyframes: keyframes.map(\.keyframe))
+        } catch {
+            // ScheduleError names the key below `schedule` (e.g. curriculum[1].std).
+            throw ConfigError(keyPath: dottedPath(decoder.codingPath) + "." + error.keyPath, message: error.message)
+        }
+    }
+}
+
+/// One curriculum entry: `{at_step, distribution, shift, ...that distribution's parameters}`.
+struct KeyframeEntry: Decodable {
+    let keyframe: Keyframe
+
+    init(_ keyframe: Keyframe) {
+        self.keyframe = keyframe
+    }
+
+    init(from decoder: any Decoder) throws {
+        let (distribution, keys) = try decodeDistribution(decoder, alongside: ["at_step", "shift"])
+        let atStep: Int64 = try keys.requiredValue("at_step", missing: "missing")
+        let shift = try keys.value("shift", default: ShiftEntry?.none)?.shift
+        keyframe = Keyframe(atStep: atStep, distribution: distribution, shift: shift)
+    }
+}
+
+/// One mixture component: `{weight, distribution, ...that distribution's parameters}`.
+struct ComponentEntry: Decodable {
+    let component: MixtureComponent
+
+    init(from decoder: any Decoder) throws {
+        let (distribution, keys) = try decodeDistribution(decoder, alongside: ["weight"])
+        component = MixtureComponent(weight: try keys.value("weight", default: 1.0), distribution: distribution)
+    }
+}
+
+/// `shift: 3.0`, or `shift: {auto: sequence_length, base_shift, max_shift, base_seq_len, max_seq_len, patch}`.
+struct ShiftEntry: Decodable {
+    let shift: Shift
+
+    init(from decoder: any Decoder) throws {
+        if let fixed = try? decoder.singleValueContainer().decode(Double.self) {
+            shift = .fixed(fixed)
+            return
+        }
+        let known = ["auto", "base_shift", "max_shift", "base_seq_len", "max_seq_len", "patch"]
+        guard (try? decoder.container(keyedBy: ConfigKey.self)) != nil else {
+            throw ConfigIssue(codingPath: decoder.codingPath,
+                              message: "expected a number or a mapping {auto: sequence_length, ...}")
+        }
+        let keys = try decoder.strictContainer(known: known)
+        guard keys.contains(ConfigKey("auto")) else { throw keys.issue("auto", "missing; expected sequence_length") }
+        let mode = try keys.value("auto", default: "")
+        guard mode == "sequence_length" else { throw keys.issue("auto", "must be sequence_length; got '\(mode)'") }
+        let defaults = SequenceLengthShift()
+        shift = .sequenceLength(SequenceLengthShift(
+            baseShift: try keys.value("base_shift", default: defaults.baseShift),
+            maxShift: try keys.value("max_shift", default: defaults.maxShift),
+            baseSequenceLength: try keys.value("base_seq_len", default: defaults.baseSequenceLength),
+            maxSequenceLength: try keys.value("max_seq_len", default: defaults.maxSequenceLength),
+            patch: try keys.value("patch", default: defaults.patch)))
+    }
+}
+
+/// Each distribution's parameter keys; a key of another distribution is an unknown key.
+private let distributionParameters: [(name: String, parameters: [String])] = [
+    ("uniform", []), ("logit_normal", ["mean", "std"]), ("mode", ["scale"]), ("cosmap", []),
+    ("beta", ["a", "b"]), ("discrete", ["sigmas", "weights"]), ("mixture", ["components"]),
+]
+
+/// Decodes `distribution` and its parameters from a mapping that may also hold `alongside` keys;
+/// returns the container (already checked for unknown keys) for the caller's own keys.
+private func decodeDistribution(
+    _ decoder: any Decoder, alongside: [String]
+) throws -> (Distribution, KeyedDecodingContainer<ConfigKey>) {
+    let names = distributionParameters.map(\.name).joined(separator: ", ")
+    // Read the distribution first: it decides which parameter keys are allowed.
+    let probe = try decoder.mapping(of: alongside + ["distribution", "..."])
+    guard probe.contains(ConfigKey("distribution")) else {
+        throw probe.issue("distribution", "missing; expected one of \(names)")
+    }
+    let name = try probe.value("distribution", default: "")
+    guard let parameters = distributionParameters.first(where: { $0.name == name })?.parameters else {
+        throw probe.issue("distribution", "must be one of \(names); got '\(name)'")
+    }
+    let keys = try decoder.strictContainer(known: alongside + ["distribution"] + parameters)
+    func required<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
+        try keys.requiredValue(key, missing: "missing; \(name) needs \(parameters.joined(separator: " and "))")
+    }
+    let distribution: Distribution
+    switch name {
+    case "logit_normal":
+        distribution = .logitNormal(mean: try keys.value("mean", default: 0.0), std: try keys.value("std", default: 1.0))
+    case "mode":
+        distribution = .mode(scale: try keys.value("scale", default: 1.29))
+    case "cosmap":
+        distribution = .cosmap
+    case "beta":
+        distribution = .beta(a: try required("a", Double.self), b: try required("b", Double.self))
+    case "discrete":
+        let values = try required("sigmas", [Double].self)
+        distribution = .discrete(values: values, weights: try keys.value("weights", default: Array(repeating: 1, count: values.count)))
+    case "mixture":
+        distribution = .mixture(try required("components", [ComponentEntry].self).map(\.component))
+    default:
+        distribution = .uniform
+    }
+    return (distribution, keys)
+}

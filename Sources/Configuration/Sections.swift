@@ -1,0 +1,147 @@
+/// The ZeroMQ socket that latent batches arrive on.
+public struct InputConfig: Sendable, Equatable {
+    public var endpoint = "tcp://127.0.0.1:5555"
+    /// Bind (true) or connect (false) the PULL socket.
+    public var bind = true
+    /// The name of the latent tensor in each input message.
+    public var tensor = "latents"
+    /// ZeroMQ receive high-water mark, in messages.
+    public var highWaterMark = 16
+    /// Larger messages are refused by ZeroMQ (ZMQ_MAXMSGSIZE).
+    public var maxMessageBytes = 1 << 30
+    /// Drop batches whose latents hold NaN or infinity.
+    public var rejectNonfinite = true
+
+    public init() {}
+}
+
+/// How the noised batches leave: z_t, eps and sigma (and optionally z_0).
+public enum OutputDType: String, Sendable, CaseIterable {
+    /// The input latents' dtype.
+    case input
+    case f32, f16, bf16
+}
+
+/// The ZeroMQ socket that noised batches are pushed to.
+public struct OutputConfig: Sendable, Equatable {
+    public var endpoint = "tcp://127.0.0.1:5556"
+    /// Bind (true) or connect (false) the PUSH socket.
+    public var bind = true
+    /// ZeroMQ send high-water mark, in messages.
+    public var highWaterMark = 16
+    public var dtype = OutputDType.input
+    /// Also send the clean latents z_0.
+    public var includeClean = false
+
+    public init() {}
+}
+
+/// How training steps are counted from emitted batches (the schedule is indexed by step).
+public struct StepsConfig: Sendable, Equatable {
+    /// step = emitted batches / batchesPerStep (e.g. gradient accumulation or data-parallel ranks).
+    public var batchesPerStep = 1
+
+    public init() {}
+}
+
+public struct ShutdownConfig: Sendable, Equatable {
+    /// The longest SIGTERM waits for queued batches to drain before exiting.
+    public var drainSeconds = 10.0
+
+    public init() {}
+}
+
+/// Log verbosity, in swift-log's level names.
+public enum LogLevel: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+extension InputConfig: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: [
+            "endpoint", "bind", "tensor", "high_water_mark", "max_message_bytes", "reject_nonfinite",
+        ])
+        let defaults = InputConfig()
+        endpoint = try keys.value("endpoint", default: defaults.endpoint, problem: endpointProblem)
+        bind = try keys.value("bind", default: defaults.bind)
+        tensor = try keys.value("tensor", default: defaults.tensor, problem: emptyString)
+        highWaterMark = try keys.value("high_water_mark", default: defaults.highWaterMark,
+                                       problem: outside(1...Int(Int32.max)))
+        maxMessageBytes = try keys.value("max_message_bytes", default: defaults.maxMessageBytes,
+                                         problem: below(1024))
+        rejectNonfinite = try keys.value("reject_nonfinite", default: defaults.rejectNonfinite)
+    }
+}
+
+extension OutputConfig: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: [
+            "endpoint", "bind", "high_water_mark", "dtype", "include_clean",
+        ])
+        let defaults = OutputConfig()
+        endpoint = try keys.value("endpoint", default: defaults.endpoint, problem: endpointProblem)
+        bind = try keys.value("bind", default: defaults.bind)
+        highWaterMark = try keys.value("high_water_mark", default: defaults.highWaterMark,
+                                       problem: outside(1...Int(Int32.max)))
+        dtype = try keys.choice("dtype", default: defaults.dtype)
+        includeClean = try keys.value("include_clean", default: defaults.includeClean)
+    }
+}
+
+extension StepsConfig: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["batches_per_step"])
+        batchesPerStep = try keys.value("batches_per_step", default: StepsConfig().batchesPerStep, problem: below(1))
+    }
+}
+
+extension ShutdownConfig: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["drain_seconds"])
+        drainSeconds = try keys.value("drain_seconds", default: ShutdownConfig().drainSeconds) { seconds in
+            seconds > 0 && seconds.isFinite ? nil : "must be > 0 and finite, got \(seconds)"
+        }
+    }
+}
+
+/// Why `endpoint` is not a ZeroMQ endpoint noised can use, or nil if it is.
+func endpointProblem(_ endpoint: String) -> String? {
+    let schemes = ["tcp://", "ipc://", "inproc://"]
+    guard let scheme = schemes.first(where: { endpoint.hasPrefix($0) }) else {
+        return "must start with tcp://, ipc:// or inproc://, got '\(endpoint)'"
+    }
+    let address = endpoint.dropFirst(scheme.count)
+    if address.isEmpty { return "needs an address after \(scheme)" }
+    if address.contains(where: \.isWhitespace) { return "must not contain whitespace, got '\(endpoint)'" }
+    if scheme == "tcp://" {
+        guard let (_, port) = tcpHostAndPort(endpoint) else {
+            return "must be tcp://host:port, got '\(endpoint)'"
+        }
+        if port != "*", !(UInt16(port).map { $0 > 0 } ?? false) {
+            return "port must be 1...65535 or *, got '\(port)'"
+        }
+    }
+    return nil
+}
+
+/// The host and port of a tcp:// endpoint, split at the last colon (IPv6 hosts are bracketed).
+func tcpHostAndPort(_ endpoint: String) -> (host: Substring, port: Substring)? {
+    guard endpoint.hasPrefix("tcp://") else { return nil }
+    let address = endpoint.dropFirst("tcp://".count)
+    guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else { return nil }
+    return (address[..<colon], address[address.index(after: colon)...])
+}
+
+/// Why the two endpoints collide, or nil: the same address, or two TCP binds on one port where
+/// either binds every interface.
+func endpointConflict(_ input: InputConfig, _ output: OutputConfig) -> String? {
+    if input.endpoint == output.endpoint { return "is the same address as input.endpoint" }
+    guard input.bind, output.bind, let (inputHost, inputPort) = tcpHostAndPort(input.endpoint),
+          let (outputHost, outputPort) = tcpHostAndPort(output.endpoint) else { return nil }
+    let wildcards: Set<Substring> = ["*", "0.0.0.0", "[::]"]
+    if inputPort == outputPort, inputPort != "*",
+       wildcards.contains(inputHost) || wildcards.contains(outputHost) {
+        return "binds port \(outputPort), which input.endpoint (\(input.endpoint)) also binds"
+    }
+    return nil
+}

@@ -1,0 +1,93 @@
+import XCTest
+@testable import Schedule
+
+final class ShiftTests: XCTestCase {
+    private func schedule(_ keyframes: [Keyframe], min: Double = 0, max: Double = 1,
+                          _ interpolation: Interpolation = .linear) throws -> SigmaSchedule {
+        try SigmaSchedule(sigmaMin: min, sigmaMax: max, interpolation: interpolation, keyframes: keyframes)
+    }
+
+    func testFixedShiftOfUniformHasTheClosedFormCDF() throws {
+        // x ~ U[0, 1], y = 3x / (1 + 2x): P(Y <= y) = y / (3 - 2y).
+        let resolved = try schedule([Keyframe(atStep: 0, distribution: .uniform, shift: .fixed(3))]).distribution(atStep: 0)
+        for y in stride(from: 0.0, through: 1, by: 0.05) {
+            XCTAssertEqual(resolved.cdf(y), y / (3 - 2 * y), accuracy: 1e-15)
+        }
+        XCTAssertEqual(resolved.quantile(0.5), 0.75, accuracy: 1e-15)
+        // E[3X / (1 + 2X)] = 1.5 - 0.75 ln 3.
+        XCTAssertEqual(resolved.mean, 0.67604078349891773145, accuracy: 1e-10)
+    }
+
+    /// Shift is applied before the sigma range mapping, and fits direct simulation.
+    func testShiftedLogitNormalFitsDirectSimulation() throws {
+        let resolved = try schedule([Keyframe(atStep: 0, distribution: .logitNormal(mean: 0, std: 1), shift: .fixed(3))],
+                                    min: 0.1, max: 0.9).distribution(atStep: 0)
+        var generator = SplitMix64(seed: 51)
+        let samples = (0..<20_000).map { _ -> Double in
+            let x = logisticSigmoid(generator.normal())
+            return 0.1 + 0.8 * (3 * x / (1 + 2 * x))
+        }
+        XCTAssertGreaterThanOrEqual(KolmogorovSmirnov(samples, cdf: resolved.cdf).pValue, 1e-4)
+    }
+
+    func testSequenceLengthShiftFollowsFlux() {
+        let flux = SequenceLengthShift()
+        // A 1024x1024 image: 128x128 latents, 2x2 patches, 4096 tokens, mu = max_shift = 1.15.
+        XCTAssertEqual(flux.sequenceLength(latentShape: [4, 16, 128, 128]), 4096)
+        XCTAssertEqual(flux.value(latentShape: [4, 16, 128, 128]), exp(1.15), accuracy: 1e-14)
+        XCTAssertEqual(flux.value(latentShape: [1, 16, 32, 32]), exp(0.5), accuracy: 1e-14)
+        // A video latent [B, C, T, H, W]: the patch [1, 2, 2] covers T, H and W.
+        XCTAssertEqual(flux.sequenceLength(latentShape: [2, 12, 7, 60, 106]), 7 * 30 * 53)
+        // mu is linear in the token count and extrapolates past max_seq_len.
+        let tokens = 2048.0
+        XCTAssertEqual(flux.value(latentShape: [1, 16, 64, 128]),
+                       exp(0.5 + (1.15 - 0.5) * (tokens - 256) / (4096 - 256)), accuracy: 1e-14)
+        XCTAssertEqual(flux.value(latentShape: [1, 16, 256, 256]),
+                       exp(0.5 + (1.15 - 0.5) * (16384 - 256) / (4096 - 256)), accuracy: 1e-12)
+        XCTAssertEqual(flux.value(latentShape: nil), exp(0.5), accuracy: 1e-15)
+    }
+
+    func testScheduleUsesTheLatentShape() throws {
+        let schedule = try schedule([Keyframe(atStep: 0, distribution: .uniform, shift: .sequenceLength(SequenceLengthShift()))])
+        XCTAssertTrue(schedule.usesLatentShape)
+        let s = exp(1.15)
+        XCTAssertEqual(schedule.sigma(uniform: 0.5, step: 0, latentShape: [1, 16, 128, 128]), s * 0.5 / (1 + (s - 1) * 0.5),
+                       accuracy: 1e-15)
+        XCTAssertEqual(schedule.sigma(uniform: 0.5, step: 0), exp(0.5) * 0.5 / (1 + (exp(0.5) - 1) * 0.5), accuracy: 1e-15)
+        XCTAssertFalse(try self.schedule([Keyframe(atStep: 0, distribution: .uniform, shift: .fixed(2))]).usesLatentShape)
+    }
+
+    func testShiftInterpolatesWithTheParameters() throws {
+        let schedule = try schedule([Keyframe(atStep: 0, distribution: .logitNormal(mean: 0, std: 1), shift: .fixed(3)),
+                                     Keyframe(atStep: 100, distribution: .logitNormal(mean: 1, std: 1))])
+        XCTAssertEqual(schedule.distribution(atStep: 25).components,
+                       [WeightedDistribution(weight: 1, distribution: .logitNormal(mean: 0.25, std: 1), shift: 2.5)])
+        let crossFade = try self.schedule([Keyframe(atStep: 0, distribution: .uniform, shift: .fixed(3)),
+                                           Keyframe(atStep: 100, distribution: .cosmap, shift: .fixed(0.5))])
+        XCTAssertEqual(crossFade.distribution(atStep: 25).components,
+                       [WeightedDistribution(weight: 0.75, distribution: .uniform, shift: 3),
+                        WeightedDistribution(weight: 0.25, distribution: .cosmap, shift: 0.5)])
+    }
+
+    func testInvalidShiftsAreNamed() {
+        func problem(_ shift: Shift) -> String? {
+            do {
+                _ = try schedule([Keyframe(atStep: 0, distribution: .uniform), Keyframe(atStep: 1, distribution: .uniform, shift: shift)])
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertEqual(problem(.fixed(0)), "curriculum[1].shift: must be > 0 and finite, got 0.0")
+        XCTAssertEqual(problem(.fixed(.infinity)), "curriculum[1].shift: must be > 0 and finite, got inf")
+        XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(maxShift: .nan))),
+                       "curriculum[1].shift.max_shift: must be finite, got nan")
+        XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(baseSequenceLength: 0))),
+                       "curriculum[1].shift.base_seq_len: must be >= 1, got 0.0")
+        XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(baseSequenceLength: 4096, maxSequenceLength: 4096))),
+                       "curriculum[1].shift.max_seq_len: must be > base_seq_len (4096.0), got 4096.0")
+        XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(patch: [1, 0, 2]))),
+                       "curriculum[1].shift.patch[1]: must be >= 1, got 0")
+        XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(patch: []))), "curriculum[1].shift.patch: must not be empty")
+    }
+}
