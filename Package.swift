@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "NoisedProtocol", dependencies: ["Safetensors"]),
         .target(name: "NoiseKernel", swiftSettings: kernelFlags),
         .target(name: "Schedule"),
-        .target(name: "Configuration", dependencies: ["Schedule", "Yams"]),
+        .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
         // Composition: the pipeline, state, and the tools built on it.
         .target(
@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol"]),
         .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel"], swiftSettings: kernelFlags),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "NoisedDaemonTests", dependencies: ["NoisedDaemon"]),
     ],

@@ -1,3 +1,5 @@
+import NoisedProtocol
+
 /// The ZeroMQ socket that latent batches arrive on.
 public struct InputConfig: Sendable, Equatable {
     public var endpoint = "tcp://127.0.0.1:5555"
@@ -7,19 +9,12 @@ public struct InputConfig: Sendable, Equatable {
     public var tensor = "latents"
     /// ZeroMQ receive high-water mark, in messages.
     public var highWaterMark = 16
-    /// Larger messages are refused by ZeroMQ (ZMQ_MAXMSGSIZE).
+    /// Larger messages are rejected (reason `message_too_large`).
     public var maxMessageBytes = 1 << 30
     /// Drop batches whose latents hold NaN or infinity.
     public var rejectNonfinite = true
 
     public init() {}
-}
-
-/// How the noised batches leave: z_t, eps and sigma (and optionally z_0).
-public enum OutputDType: String, Sendable, CaseIterable {
-    /// The input latents' dtype.
-    case input
-    case f32, f16, bf16
 }
 
 /// The ZeroMQ socket that noised batches are pushed to.

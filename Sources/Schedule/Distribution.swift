@@ -47,15 +47,15 @@ public struct MixtureComponent: Sendable, Equatable {
 }
 
 /// An invalid distribution parameter: its key below the keyframe (`std`, `components[1].weight`).
-struct InvalidParameter: Error {
-    let parameter: String
-    let message: String
+package struct InvalidParameter: Error {
+    package let parameter: String
+    package let message: String
 }
 
 extension Distribution {
     /// The distribution with its parameters checked and put in canonical form (discrete values
     /// sorted, weights normalised), or the first invalid parameter.
-    func canonical() throws(InvalidParameter) -> Distribution {
+    package func canonical() throws(InvalidParameter) -> Distribution {
         switch self {
         case .uniform, .cosmap:
             return self

@@ -13,21 +13,21 @@ public struct WeightedDistribution: Sendable, Equatable {
 }
 
 extension WeightedDistribution {
-    func unitPDF(_ y: Double) -> Double {
+    package func unitPDF(_ y: Double) -> Double {
         guard shift != 1 else { return distribution.unitPDF(y) }
         guard y >= 0, y <= 1 else { return 0 }
         let denominator = shift - (shift - 1) * y
         return distribution.unitPDF(unshifted(y, by: shift)) * shift / (denominator * denominator)
     }
 
-    func unitCDF(_ y: Double) -> Double {
+    package func unitCDF(_ y: Double) -> Double {
         guard shift != 1 else { return distribution.unitCDF(y) }
         if y < 0 { return 0 }
         if y >= 1 { return 1 }
         return distribution.unitCDF(unshifted(y, by: shift))
     }
 
-    func unitQuantile(_ u: Double) -> Double {
+    package func unitQuantile(_ u: Double) -> Double {
         let x = distribution.unitQuantile(u)
         return shift == 1 ? x : min(shifted(x, by: shift), 1)
     }
@@ -55,7 +55,7 @@ public struct SigmaDistribution: Sendable, Equatable {
     /// Weights are positive and sum to 1.
     public let components: [WeightedDistribution]
 
-    init(sigmaMin: Double, sigmaMax: Double, components: [WeightedDistribution]) {
+    package init(sigmaMin: Double, sigmaMax: Double, components: [WeightedDistribution]) {
         self.sigmaMin = sigmaMin
         self.sigmaMax = sigmaMax
         self.components = components

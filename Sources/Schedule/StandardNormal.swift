@@ -7,21 +7,21 @@ import Darwin
 #endif
 
 /// The standard normal distribution N(0, 1), to near double precision in both tails.
-enum StandardNormal {
-    static let inverseSqrt2Pi = 0.398_942_280_401_432_677_94
+package enum StandardNormal {
+    package static let inverseSqrt2Pi = 0.398_942_280_401_432_677_94
 
-    static func pdf(_ z: Double) -> Double {
+    package static func pdf(_ z: Double) -> Double {
         inverseSqrt2Pi * exp(-0.5 * z * z)
     }
 
     /// Φ(z) through erfc, which keeps full relative precision in the lower tail
     /// (1 - erf would cancel to zero below about z = -8).
-    static func cdf(_ z: Double) -> Double {
+    package static func cdf(_ z: Double) -> Double {
         0.5 * erfc(-z * 0.707_106_781_186_547_524_40)
     }
 
     /// Φ⁻¹(p) by Wichura's AS241 (PPND16), about 1e-16 relative; p = 0 gives -∞, p = 1 gives +∞.
-    static func quantile(_ p: Double) -> Double {
+    package static func quantile(_ p: Double) -> Double {
         if p <= 0 { return -.infinity }
         if p >= 1 { return .infinity }
         let q = p - 0.5

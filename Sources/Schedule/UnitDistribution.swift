@@ -12,7 +12,7 @@ import Darwin
 // of its point masses, ascending.
 
 extension Distribution {
-    func unitPDF(_ x: Double) -> Double {
+    package func unitPDF(_ x: Double) -> Double {
         guard x >= 0, x <= 1 else { return 0 }
         switch self {
         case .uniform:
@@ -36,7 +36,7 @@ extension Distribution {
         }
     }
 
-    func unitCDF(_ x: Double) -> Double {
+    package func unitCDF(_ x: Double) -> Double {
         if x < 0 { return 0 }
         if x >= 1 { return 1 }
         switch self {
@@ -60,7 +60,7 @@ extension Distribution {
         }
     }
 
-    func unitQuantile(_ u: Double) -> Double {
+    package func unitQuantile(_ u: Double) -> Double {
         switch self {
         case .uniform:
             return u

@@ -2,7 +2,7 @@ import Foundation
 import Schedule
 import XCTest
 import Yams
-@testable import Configuration
+import Configuration
 
 final class DefaultsTests: XCTestCase {
     private static let repository = URL(fileURLWithPath: #filePath)

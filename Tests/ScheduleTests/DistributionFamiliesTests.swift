@@ -1,5 +1,5 @@
 import XCTest
-@testable import Schedule
+import Schedule
 
 /// Mode, CosMap, beta, discrete and mixture distributions on x in [0, 1].
 final class DistributionFamiliesTests: XCTestCase {

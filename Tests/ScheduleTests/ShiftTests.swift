@@ -1,5 +1,5 @@
 import XCTest
-@testable import Schedule
+import Schedule
 
 final class ShiftTests: XCTestCase {
     private func schedule(_ keyframes: [Keyframe], min: Double = 0, max: Double = 1,

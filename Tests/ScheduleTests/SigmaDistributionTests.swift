@@ -1,5 +1,5 @@
 import XCTest
-@testable import Schedule
+import Schedule
 
 final class SigmaDistributionTests: XCTestCase {
     private func single(_ distribution: Distribution, min: Double = 0, max: Double = 1) -> SigmaDistribution {

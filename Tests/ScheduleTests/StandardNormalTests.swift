@@ -1,5 +1,5 @@
 import XCTest
-@testable import Schedule
+import Schedule
 
 final class StandardNormalTests: XCTestCase {
     /// Φ⁻¹(p) for exact double p, computed with mpmath at 50 digits.
