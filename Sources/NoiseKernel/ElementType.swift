@@ -57,8 +57,9 @@ public enum BFloat16Bits {
         let bits = unsafeBitCast(value, to: SIMD8<UInt32>.self)
         let rounded = (bits &+ 0x7fff &+ ((bits &>> 16) & 1)) &>> 16
         let quietNaN = (bits &>> 16) | 0x0040
-        let isNaN = (bits & 0x7fff_ffff) .> 0x7f80_0000
-        return SIMD8<UInt16>(truncatingIfNeeded: rounded.replacing(with: quietNaN, where: isNaN))
+        // All ones exactly where |bits| > infinity (NaN): the borrow of infinity - |bits|.
+        let isNaN = SIMD8<UInt32>(truncatingIfNeeded: SIMD8<Int32>(truncatingIfNeeded: 0x7f80_0000 &- (bits & 0x7fff_ffff)) &>> 31)
+        return VectorMath.narrow(VectorMath.select(isNaN, quietNaN, rounded))
     }
 }
 
@@ -96,7 +97,7 @@ enum BF16Element: KernelElement {
     static var elementType: ElementType { .bf16 }
     @inline(__always) static func load8(_ base: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         let bits = base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<UInt16>.self)
-        return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: bits) &<< 16, to: SIMD8<Float>.self)
+        return VectorMath.float(VectorMath.widen(bits) &<< 16)
     }
     @inline(__always) static func store8(_ value: SIMD8<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
         base.storeBytes(of: BFloat16Bits.rounding(value), toByteOffset: index &* 2, as: SIMD8<UInt16>.self)

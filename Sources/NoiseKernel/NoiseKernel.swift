@@ -74,7 +74,7 @@ private enum Blend {
         switch self {
         case .keepClean: clean
         case .copyNoise: noise
-        case .mix(let sigma, let complement): (complement * clean).addingProduct(sigma, noise)
+        case .mix(let sigma, let complement): VectorMath.fma(sigma, noise, complement * clean)
         }
     }
 }
@@ -119,10 +119,10 @@ private struct FusedPass<In: KernelElement, Out: KernelElement> {
         }
     }
 
-    /// The fused step on 32 consecutive elements at `inIndex` of `input` and `outIndex` of the outputs.
+    /// The fused step on 64 consecutive elements at `inIndex` of `input` and `outIndex` of the outputs.
     @inline(__always)
     private func process(
-        _ eps: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>), _ blend: Blend,
+        _ eps: NoiseBlockGenerator.Block, _ blend: Blend,
         input: UnsafeRawPointer, _ inIndex: Int,
         zt: UnsafeMutableRawPointer, eps epsOut: UnsafeMutableRawPointer, clean: UnsafeMutableRawPointer?,
         _ outIndex: Int, nonFinite: inout SIMD8<UInt32>
@@ -139,6 +139,10 @@ private struct FusedPass<In: KernelElement, Out: KernelElement> {
         step(eps.1, 8)
         step(eps.2, 16)
         step(eps.3, 24)
+        step(eps.4, 32)
+        step(eps.5, 40)
+        step(eps.6, 48)
+        step(eps.7, 56)
     }
 
     /// A block only partly inside the range (or the sample): run it whole on a zero-padded copy.

@@ -37,6 +37,10 @@ public struct NoiseStream: Sendable, Equatable {
                 F32Element.store8(eps.1, raw, 8)
                 F32Element.store8(eps.2, raw, 16)
                 F32Element.store8(eps.3, raw, 24)
+                F32Element.store8(eps.4, raw, 32)
+                F32Element.store8(eps.5, raw, 40)
+                F32Element.store8(eps.6, raw, 48)
+                F32Element.store8(eps.7, raw, 56)
                 if !whole {
                     (base + (lower - elements.lowerBound)).update(from: scratchBase + (lower - blockStart), count: upper - lower)
                 }
@@ -59,10 +63,17 @@ public struct NoiseStream: Sendable, Equatable {
     }
 }
 
-/// eps of one sample in blocks of 32 consecutive elements (8 Philox groups, one per SIMD lane).
+/// eps of one sample in blocks of 64 consecutive elements: 16 Philox groups, as two sets of eight
+/// with one group per SIMD lane.
 struct NoiseBlockGenerator {
-    static let groupCount = 8
-    static let elementCount = 32
+    static let groupCount = 16
+    static let elementCount = 64
+
+    /// 64 consecutive eps values, eight per vector.
+    typealias Block = (
+        SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>,
+        SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>
+    )
 
     let key: SIMD2<UInt32>
     let idLow: SIMD8<UInt32>
@@ -74,18 +85,29 @@ struct NoiseBlockGenerator {
         idHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: noiseID >> 32))
     }
 
-    /// Elements [32 b, 32 b + 32) of the sample, as four vectors of eight consecutive elements.
+    /// Elements [64 b, 64 b + 64) of the sample.
     @inline(__always)
-    func block(_ b: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    func block(_ b: Int) -> Block {
         let firstGroup = UInt64(b) &* UInt64(Self.groupCount)
-        let groups = SIMD8<UInt64>(repeating: firstGroup) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
-        let (x0, x1, x2, x3) = Philox4x32_10.block8(
-            SIMD8<UInt32>(truncatingIfNeeded: groups), SIMD8<UInt32>(truncatingIfNeeded: groups &>> 32),
-            idLow, idHigh, key: key)
-        let r0 = BoxMuller.radius(x0)
-        let r1 = BoxMuller.radius(x2)
-        let (cos0, sin0) = BoxMuller.cosSinPi(x1)
-        let (cos1, sin1) = BoxMuller.cosSinPi(x3)
+        // firstGroup is a multiple of 16, so adding the lane index never carries into the high word.
+        let groupLow = SIMD8(repeating: UInt32(truncatingIfNeeded: firstGroup)) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
+        let groupHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: firstGroup >> 32))
+        let (first, second) = Philox4x32_10.block8x2(
+            Counters8(x0: groupLow, x1: groupHigh, x2: idLow, x3: idHigh),
+            Counters8(x0: groupLow &+ 8, x1: groupHigh, x2: idLow, x3: idHigh),
+            key: key)
+        let (e0, e1, e2, e3) = Self.transform(first)
+        let (e4, e5, e6, e7) = Self.transform(second)
+        return (e0, e1, e2, e3, e4, e5, e6, e7)
+    }
+
+    /// Box-Muller on eight groups: 32 consecutive eps values.
+    @inline(__always)
+    static func transform(_ x: Counters8) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let r0 = BoxMuller.radius(x.x0)
+        let r1 = BoxMuller.radius(x.x2)
+        let (cos0, sin0) = BoxMuller.cosSinPi(x.x1)
+        let (cos1, sin1) = BoxMuller.cosSinPi(x.x3)
         // Lane g holds group g; element 4g + j takes component j of (r0 cos0, r0 sin0, r1 cos1, r1 sin1).
         let a = r0 * cos0, b = r0 * sin0, c = r1 * cos1, d = r1 * sin1
         return (

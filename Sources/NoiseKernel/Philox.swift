@@ -26,32 +26,37 @@ public enum Philox4x32_10 {
         return x
     }
 
-    /// Eight blocks at once, one per lane; the key is shared. Whole-vector rounds: the 32x32->64
-    /// products on SIMD8<UInt64> lower to vpmuludq.
-    @inline(__always)
-    static func block8(
-        _ c0: SIMD8<UInt32>, _ c1: SIMD8<UInt32>, _ c2: SIMD8<UInt32>, _ c3: SIMD8<UInt32>,
-        key: SIMD2<UInt32>
-    ) -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
-        var (x0, x1, x2, x3) = (c0, c1, c2, c3)
+    /// Eight blocks per lane set, two independent sets interleaved so that the multiply latency of
+    /// one hides behind the other; the key is shared. Kept out of line: inlined into the kernel
+    /// loop, LLVM scalarises parts of the rounds.
+    @inline(never)
+    static func block8x2(_ a: Counters8, _ b: Counters8, key: SIMD2<UInt32>) -> (Counters8, Counters8) {
+        var a = a, b = b
         var k0 = key.x
         var k1 = key.y
-        let m0 = SIMD8<UInt64>(repeating: UInt64(multiplier0))
-        let m1 = SIMD8<UInt64>(repeating: UInt64(multiplier1))
         for round in 0..<10 {
             if round > 0 {
                 k0 &+= keyBump0
                 k1 &+= keyBump1
             }
-            let p0 = SIMD8<UInt64>(truncatingIfNeeded: x0) &* m0
-            let p1 = SIMD8<UInt64>(truncatingIfNeeded: x2) &* m1
-            let next0 = SIMD8<UInt32>(truncatingIfNeeded: p1 &>> 32) ^ x1 ^ SIMD8(repeating: k0)
-            let next2 = SIMD8<UInt32>(truncatingIfNeeded: p0 &>> 32) ^ x3 ^ SIMD8(repeating: k1)
-            x1 = SIMD8<UInt32>(truncatingIfNeeded: p1)
-            x3 = SIMD8<UInt32>(truncatingIfNeeded: p0)
-            x0 = next0
-            x2 = next2
+            a.round(k0, k1)
+            b.round(k0, k1)
         }
-        return (x0, x1, x2, x3)
+        return (a, b)
+    }
+}
+
+/// Philox state of eight blocks, word j of every block in vector j.
+struct Counters8 {
+    var x0, x1, x2, x3: SIMD8<UInt32>
+
+    @inline(__always)
+    mutating func round(_ k0: UInt32, _ k1: UInt32) {
+        let p0 = VectorMath.multiplyFull(x0, Philox4x32_10.multiplier0)
+        let p1 = VectorMath.multiplyFull(x2, Philox4x32_10.multiplier1)
+        x0 = p1.high ^ x1 ^ SIMD8(repeating: k0)
+        x2 = p0.high ^ x3 ^ SIMD8(repeating: k1)
+        x1 = p1.low
+        x3 = p0.low
     }
 }
