@@ -1,0 +1,172 @@
+import Foundation
+import NoiseKernel
+
+/// `noised bench`: throughput of the fused noising kernel per dtype pair and worker count, next to
+/// a memcpy moving the same bytes (read z_0, write z_t and eps) on the same threads.
+public struct KernelBench: Sendable {
+    public struct Options: Sendable {
+        /// Batch shape; the first dimension is the sample count. Default: a Mochi-shaped latent batch.
+        public var shape: [Int] = [2, 12, 28, 60, 106]
+        public var workerCounts: [Int] = [1, 2]
+        public var typePairs: [(input: ElementType, output: ElementType)] = [(.f32, .f32), (.bf16, .bf16), (.f16, .f16)]
+        public var secondsPerCase: Double = 1
+        public var seed: UInt64 = 0x6E6F_6973_6564
+
+        public init() {}
+    }
+
+    public struct Row: Sendable, Codable, Equatable {
+        public var input: String
+        public var output: String
+        public var workers: Int
+        public var elements: Int
+        public var repeats: Int
+        /// Median over repeats, 10^9 elements per second.
+        public var kernelGelemPerSecond: Double
+        public var memcpyGelemPerSecond: Double
+        public var kernelToMemcpy: Double { kernelGelemPerSecond / memcpyGelemPerSecond }
+    }
+
+    public var options: Options
+
+    public init(options: Options = Options()) {
+        self.options = options
+    }
+
+    public func run() throws -> [Row] {
+        guard options.shape.count >= 1, options.shape.allSatisfy({ $0 > 0 }) else {
+            throw KernelBenchError.badShape(options.shape)
+        }
+        if let bad = options.workerCounts.first(where: { $0 < 1 }) { throw KernelBenchError.badWorkerCount(bad) }
+        guard options.secondsPerCase > 0 else { throw KernelBenchError.badDuration(options.secondsPerCase) }
+        var rows: [Row] = []
+        for workers in options.workerCounts {
+            let pool = WorkerPool(workers: workers)
+            defer { pool.shutdown() }
+            for pair in options.typePairs {
+                rows.append(measure(input: pair.input, output: pair.output, pool: pool))
+            }
+        }
+        return rows
+    }
+
+    private func measure(input: ElementType, output: ElementType, pool: WorkerPool) -> Row {
+        let sampleCount = options.shape[0]
+        let elementsPerSample = options.shape.dropFirst().reduce(1, *)
+        let total = sampleCount * elementsPerSample
+        let buffers = BenchBuffers(elements: total, input: input, output: output, samples: sampleCount)
+        defer { buffers.deallocate() }
+        let batch = NoiseBatch(
+            sampleCount: sampleCount, elementsPerSample: elementsPerSample,
+            input: buffers.input, inputType: input, zt: buffers.zt, eps: buffers.eps, clean: nil,
+            outputType: output,
+            sigmas: UnsafeBufferPointer(buffers.sigmas), noiseIDs: UnsafeBufferPointer(buffers.noiseIDs))
+        let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed))
+        let ranges = NoiseKernel.partition(totalElements: total, parts: pool.workers)
+        let kernelRate = medianRate(elements: total) {
+            pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) }
+        }
+        let memcpyRate = medianRate(elements: total) {
+            pool.run(parts: ranges.count) { part in buffers.copy(ranges[part]) }
+        }
+        return Row(
+            input: input.rawValue, output: output.rawValue, workers: pool.workers, elements: total,
+            repeats: kernelRate.repeats, kernelGelemPerSecond: kernelRate.median,
+            memcpyGelemPerSecond: memcpyRate.median)
+    }
+
+    /// Runs `body` once to warm up, then repeatedly for about `secondsPerCase`.
+    private func medianRate(elements: Int, _ body: () -> Void) -> (median: Double, repeats: Int) {
+        let clock = ContinuousClock()
+        body()
+        var rates: [Double] = []
+        let deadline = clock.now + .milliseconds(Int64(options.secondsPerCase * 1000))
+        repeat {
+            let elapsed = clock.measure(body)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            rates.append(Double(elements) / seconds / 1e9)
+        } while clock.now < deadline || rates.count < 3
+        rates.sort()
+        return (rates[rates.count / 2], rates.count)
+    }
+
+    public static func renderTable(_ rows: [Row]) -> String {
+        var lines = ["input  output  workers  kernel Gelem/s  memcpy Gelem/s  kernel/memcpy"]
+        for row in rows {
+            lines.append(
+                row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + String(format: "%-16.3f%-16.3f%.3f", row.kernelGelemPerSecond, row.memcpyGelemPerSecond,
+                             row.kernelToMemcpy))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func renderJSON(_ rows: [Row]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(rows), as: UTF8.self) + "\n"
+    }
+}
+
+public enum KernelBenchError: Error, CustomStringConvertible, Equatable {
+    case badShape([Int])
+    case badWorkerCount(Int)
+    case badDuration(Double)
+
+    public var description: String {
+        switch self {
+        case .badShape(let shape): "bench shape \(shape) must have at least one dimension, all positive"
+        case .badWorkerCount(let count): "bench worker count \(count) must be at least 1"
+        case .badDuration(let seconds): "bench seconds per case \(seconds) must be positive"
+        }
+    }
+}
+
+/// The batch memory of one bench case; z_0 holds a deterministic spread of finite values.
+private struct BenchBuffers: @unchecked Sendable {
+    let input: UnsafeMutableRawPointer
+    let zt: UnsafeMutableRawPointer
+    let eps: UnsafeMutableRawPointer
+    let sigmas: UnsafeMutableBufferPointer<Float>
+    let noiseIDs: UnsafeMutableBufferPointer<UInt64>
+    let inputType: ElementType
+    let outputType: ElementType
+
+    init(elements: Int, input inputType: ElementType, output outputType: ElementType, samples: Int) {
+        self.inputType = inputType
+        self.outputType = outputType
+        input = .allocate(byteCount: elements * inputType.byteCount, alignment: 64)
+        zt = .allocate(byteCount: elements * outputType.byteCount, alignment: 64)
+        eps = .allocate(byteCount: elements * outputType.byteCount, alignment: 64)
+        for index in 0..<elements {
+            inputType.store(Float(index % 4093) / 1024 - 2, to: input, at: index)
+        }
+        // Touch the outputs once so page faults stay out of the measurement.
+        zt.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
+        eps.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
+        sigmas = .allocate(capacity: samples)
+        noiseIDs = .allocate(capacity: samples)
+        for sample in 0..<samples {
+            sigmas[sample] = Float(sample + 1) / Float(samples + 2)
+            noiseIDs[sample] = UInt64(sample)
+        }
+    }
+
+    /// The memcpy baseline for elements [range): z_0 bytes into both outputs.
+    func copy(_ range: Range<Int>) {
+        let inBytes = inputType.byteCount, outBytes = outputType.byteCount
+        let byteCount = range.count * min(inBytes, outBytes)
+        memcpy(zt + range.lowerBound * outBytes, input + range.lowerBound * inBytes, byteCount)
+        memcpy(eps + range.lowerBound * outBytes, input + range.lowerBound * inBytes, byteCount)
+    }
+
+    func deallocate() {
+        input.deallocate()
+        zt.deallocate()
+        eps.deallocate()
+        sigmas.deallocate()
+        noiseIDs.deallocate()
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+@testable import NoiseKernel
+
+/// Float64 reference of noise stream v1, written straight from the spec.
+enum Reference {
+    static func boxMuller(_ x: SIMD4<UInt32>) -> [Double] {
+        func uniform(_ v: UInt32) -> Double { (Double(v >> 8) + 0.5) * 0x1p-24 }
+        func angle(_ v: UInt32) -> Double { Double(Int32(bitPattern: v)) / 0x1p31 }
+        let r0 = (-2 * log(uniform(x.x))).squareRoot()
+        let r1 = (-2 * log(uniform(x.z))).squareRoot()
+        let a0 = angle(x.y), a1 = angle(x.w)
+        return [r0 * cos(.pi * a0), r0 * sin(.pi * a0), r1 * cos(.pi * a1), r1 * sin(.pi * a1)]
+    }
+
+    static func eps(seed: UInt64, noiseID: UInt64, element: Int) -> Double {
+        let group = UInt64(element / 4)
+        let counter = SIMD4<UInt32>(
+            UInt32(truncatingIfNeeded: group), UInt32(truncatingIfNeeded: group >> 32),
+            UInt32(truncatingIfNeeded: noiseID), UInt32(truncatingIfNeeded: noiseID >> 32))
+        let key = SIMD2<UInt32>(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
+        return boxMuller(Philox4x32_10.block(counter: counter, key: key))[element % 4]
+    }
+
+    /// z_t of the documented formula, rounded once to `output`.
+    static func zt(z0: Float, sigma: Float, eps: Float, output: ElementType) -> Float {
+        if sigma == 0 { return output.rounded(z0) }
+        if sigma == 1 { return output.rounded(eps) }
+        return output.rounded(((1 - sigma) * z0).addingProduct(sigma, eps))
+    }
+}
+
+/// Deterministic test data (SplitMix64).
+struct TestRandom {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Float { Float(next() >> 40) * 0x1p-24 }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+/// Owned buffers for one NoiseBatch.
+final class BatchBuffers {
+    let sampleCount: Int, elementsPerSample: Int
+    let inputType: ElementType, outputType: ElementType
+    var input: [UInt8], zt: [UInt8], eps: [UInt8], clean: [UInt8]
+    var sigmas: [Float], noiseIDs: [UInt64]
+
+    init(samples: Int, elements: Int, input: ElementType, output: ElementType, values: (Int) -> Float) {
+        sampleCount = samples
+        elementsPerSample = elements
+        inputType = input
+        outputType = output
+        let total = samples * elements
+        self.input = [UInt8](repeating: 0, count: total * input.byteCount)
+        zt = [UInt8](repeating: 0xAA, count: total * output.byteCount)
+        eps = zt
+        clean = zt
+        sigmas = (0..<samples).map { Float($0 + 1) / Float(samples + 1) }
+        noiseIDs = (0..<samples).map { UInt64($0) * 7919 + 3 }
+        self.input.withUnsafeMutableBytes { raw in
+            for index in 0..<total { input.store(values(index), to: raw.baseAddress!, at: index) }
+        }
+    }
+
+    func inputValue(_ index: Int) -> Float {
+        input.withUnsafeBytes { inputType.load(from: $0.baseAddress!, at: index) }
+    }
+
+    static func value(_ bytes: [UInt8], _ type: ElementType, _ index: Int) -> Float {
+        bytes.withUnsafeBytes { type.load(from: $0.baseAddress!, at: index) }
+    }
+
+    /// Runs the kernel over each range in turn; returns whether any reported a non-finite z_0.
+    @discardableResult
+    func run(_ kernel: NoiseKernel, ranges: [Range<Int>], withClean: Bool = true) -> Bool {
+        var nonFinite = false
+        input.withUnsafeBytes { inputRaw in
+            zt.withUnsafeMutableBytes { ztRaw in
+                eps.withUnsafeMutableBytes { epsRaw in
+                    clean.withUnsafeMutableBytes { cleanRaw in
+                        sigmas.withUnsafeBufferPointer { sigmas in
+                            noiseIDs.withUnsafeBufferPointer { ids in
+                                let batch = NoiseBatch(
+                                    sampleCount: sampleCount, elementsPerSample: elementsPerSample,
+                                    input: inputRaw.baseAddress!, inputType: inputType,
+                                    zt: ztRaw.baseAddress!, eps: epsRaw.baseAddress!,
+                                    clean: withClean ? cleanRaw.baseAddress! : nil,
+                                    outputType: outputType, sigmas: sigmas, noiseIDs: ids)
+                                for range in ranges {
+                                    if kernel.run(batch, elements: range) { nonFinite = true }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return nonFinite
+    }
+
+    var totalElements: Int { sampleCount * elementsPerSample }
+}
+
+func bits(_ value: Float) -> UInt32 { value.bitPattern }
+
+func epsValues(_ stream: NoiseStream, id: UInt64, _ range: Range<Int>) -> [Float] {
+    var out = [Float](repeating: .nan, count: range.count)
+    out.withUnsafeMutableBufferPointer { stream.fill(noiseID: id, elements: range, into: $0) }
+    return out
+}
