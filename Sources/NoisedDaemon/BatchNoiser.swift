@@ -69,8 +69,8 @@ public final class BatchNoiser: @unchecked Sendable {
         _ message: UnsafeRawBufferPointer, settings: NoisingSettings, state: inout DaemonState
     ) throws(ProtocolError) -> NoisedMessage {
         guard message.count <= settings.maxMessageBytes else {
-            throw ProtocolError(reason: .messageTooLarge,
-                                detail: "message of \(message.count) bytes exceeds input.max_message_bytes \(settings.maxMessageBytes)")
+            throw ProtocolError(.messageTooLarge,
+                                "message of \(message.count) bytes exceeds input.max_message_bytes \(settings.maxMessageBytes)")
         }
         let input = try InputBatch(message: message, latentTensor: settings.latentTensor)
         let outputLatentType = settings.outputDType.resolved(for: input.latentType)
@@ -109,7 +109,7 @@ public final class BatchNoiser: @unchecked Sendable {
         }
         if nonfinite && settings.rejectNonfinite {
             buffers.recycle(buffer)
-            throw ProtocolError(reason: .nonfinite, detail: "tensor '\(settings.latentTensor)' holds NaN or Inf values")
+            throw ProtocolError(.nonfinite, "tensor '\(settings.latentTensor)' holds NaN or Inf values")
         }
         state.batches &+= 1
         state.samples &+= UInt64(samples)

@@ -80,7 +80,7 @@ public final class NoisingDaemon: @unchecked Sendable {
             let noised: NoisedMessage
             do {
                 noised = try noiser.noise(message.bytes, settings: settings, state: &state)
-            } catch let error as ProtocolError {
+            } catch {
                 rejects.record(error, logger: logger)
                 return
             }
@@ -122,8 +122,8 @@ public final class NoisingDaemon: @unchecked Sendable {
             try handle(message, deadline: deadline)
             drained += 1
         }
-        let left = max(0, deadline - ContinuousClock.now)
-        try output.setLinger(milliseconds: Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        let left = max(.zero, deadline - ContinuousClock.now)
+        try output.setLinger(milliseconds: Int32(left.seconds * 1000))
         input.close()
         output.close()
         save()

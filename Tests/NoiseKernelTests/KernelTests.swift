@@ -1,5 +1,5 @@
 import XCTest
-@testable import NoiseKernel
+import NoiseKernel
 
 final class KernelTests: XCTestCase {
     let kernel = NoiseKernel(stream: NoiseStream(seed: 0x5EED))

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NoiseKernel
+import NoiseKernel
 
 final class PhiloxAndStreamTests: XCTestCase {
     func testPhiloxKnownAnswers() {

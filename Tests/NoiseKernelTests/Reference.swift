@@ -1,5 +1,5 @@
 import Foundation
-@testable import NoiseKernel
+import NoiseKernel
 
 /// Float64 reference of noise stream v1, written straight from the spec.
 enum Reference {

@@ -45,6 +45,45 @@ struct CheckConfig: ParsableCommand {
     }
 }
 
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Kernel throughput per dtype and worker count, beside a memcpy of the same bytes.")
+
+    @Option(help: "Batch shape, batch first (default: Mochi-shaped).") var shape = "2,12,28,60,106"
+    @Option(help: "Worker counts to measure.") var workers = "1,2"
+    @Option(help: "Dtype pairs IN:OUT to measure.") var dtypes = "f32:f32,bf16:bf16,f16:f16"
+    @Option(help: "Seconds per case.") var seconds = 1.0
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func run() throws {
+        var options = KernelBench.Options()
+        options.shape = try parseShape(shape)
+        options.workerCounts = try workers.split(separator: ",").map {
+            guard let n = Int($0), n >= 1 else { throw ValidationError("--workers must be positive integers, got '\(workers)'") }
+            return n
+        }
+        options.typePairs = try dtypes.split(separator: ",").map { pair in
+            let parts = pair.split(separator: ":").map(String.init)
+            guard parts.count == 2, let i = ElementType(rawValue: parts[0]), let o = ElementType(rawValue: parts[1]) else {
+                throw ValidationError("--dtypes takes IN:OUT pairs of f32, f16, bf16, got '\(pair)'")
+            }
+            return (i, o)
+        }
+        options.secondsPerCase = seconds
+        let rows = try KernelBench(options: options).run()
+        print(json ? try KernelBench.renderJSON(rows) : KernelBench.renderTable(rows))
+    }
+}
+
+/// Parses "2,12,28,60,106" into positive dimensions.
+func parseShape(_ text: String) throws -> [Int] {
+    let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw ValidationError("--shape must be positive integers separated by commas, got '\(text)'")
+    }
+    return dims.map { $0! }
+}
+
 struct Feed: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Produce latent batches: synthetic, or the .safetensors files of a folder.")
@@ -74,14 +113,6 @@ struct Feed: ParsableCommand {
         let report = try Feeder(options: options).run(until: { Interrupt.requested })
         print(String(format: "feed: %d batches, %.1f MB in %.2f s (%.1f MB/s)", report.batches,
                      Double(report.bytes) / 1e6, report.seconds, Double(report.bytes) / 1e6 / max(report.seconds, 1e-9)))
-    }
-
-    private func parseShape(_ text: String) throws -> [Int] {
-        let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
-            throw ValidationError("--shape must be positive integers separated by commas, got '\(text)'")
-        }
-        return dims.map { $0! }
     }
 }
 
