@@ -116,11 +116,16 @@ def logit_normal_sigma(u, mean: float, std: float, sigma_min: float = 0.0, sigma
 
 
 def noised_z_t(z0_f32, sigma, eps_f32) -> np.ndarray:
-    """z_t = (1 - sigma) * z_0 + sigma * eps, each operation rounded to f32 (sigma is per sample, [B])."""
+    """z_t = (1 - sigma) * z_0 + sigma * eps, each operation rounded to f32 (sigma is per sample, [B]).
+
+    The endpoints are exact by contract: sigma == 0 gives z_0 and sigma == 1 gives eps bit for bit
+    (the formula alone would turn a -0.0 in z_0 into +0.0).
+    """
     z0 = np.asarray(z0_f32, dtype=np.float32)
     eps = np.asarray(eps_f32, dtype=np.float32)
     s = np.asarray(sigma, dtype=np.float32).reshape((-1,) + (1,) * (z0.ndim - 1))
-    return (np.float32(1) - s) * z0 + s * eps
+    blended = (np.float32(1) - s) * z0 + s * eps
+    return np.where(s == 0, z0, np.where(s == 1, eps, blended))
 
 
 def f32_to_bf16(x) -> np.ndarray:
@@ -141,7 +146,8 @@ def round_to_dtype(x_f32, dtype) -> np.ndarray:
     if dtype == np.float32:
         return x
     if dtype == np.float16:
-        return x.astype(np.float16)
+        with np.errstate(over="ignore"):  # overflow to inf is the IEEE rounding result
+            return x.astype(np.float16)
     if dtype == np.dtype(ml_dtypes.bfloat16):
         return f32_to_bf16(x)
     raise ValueError(f"output dtype must be float32, float16 or bfloat16, got {dtype}")
