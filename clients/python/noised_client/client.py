@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -80,7 +81,7 @@ class Consumer:
     def __init__(self, endpoint: str, *, bind: bool = False, hwm: int = 16, as_torch: bool = False,
                  context: zmq.Context | None = None):
         if as_torch:
-            import torch  # noqa: F401  (fail now, not at the first message)
+            importlib.import_module("torch")  # fail now, not at the first message
         self.endpoint = endpoint
         self.as_torch = as_torch
         context = context or zmq.Context.instance()
@@ -92,7 +93,8 @@ class Consumer:
         if timeout_ms is not None and not self._socket.poll(timeout_ms, zmq.POLLIN):
             return None
         frame = self._socket.recv(copy=False)
-        tensors, metadata = decode(frame.buffer)
+        # Read-only so the arrays behave the same as ones decoded from bytes.
+        tensors, metadata = decode(frame.buffer.toreadonly())
         if self.as_torch:
             tensors = {name: _to_torch(array) for name, array in tensors.items()}
         return Batch(tensors, metadata)

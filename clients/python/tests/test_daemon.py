@@ -33,7 +33,7 @@ def test_eps_and_sigma_match_the_reference(daemon, seed, instance):
         {"latents": latents(2, seed=3)},  # default ids: (instance << 48) | samples emitted before
     ]
     outputs = exchange(noised, inputs, lockstep=True)
-    expected_ids = [inputs[0]["noise_id"], inputs[1]["noise_id"], (instance << 48) + np.array([6, 7], np.uint64)]
+    expected_ids = [inputs[0]["noise_id"], inputs[1]["noise_id"], np.uint64(instance << 48) + np.array([6, 7], np.uint64)]
 
     for index, (sent, got, ids) in enumerate(zip(inputs, outputs, expected_ids)):
         assert got.seq == index and got.step == index

@@ -39,7 +39,7 @@ def test_state_survives_a_restart(daemon, tmp_path):
     assert [got.seq for got in outputs] == [0, 1, 2, 3, 4]
     assert [got.step for got in outputs] == [0, 0, 1, 1, 2]
     ids = np.concatenate([got["noise_id"] for got in outputs])
-    np.testing.assert_array_equal(ids, (instance << 48) + np.arange(10, dtype=np.uint64))
+    np.testing.assert_array_equal(ids, np.uint64(instance << 48) + np.arange(10, dtype=np.uint64))
     eps = reference.noise_batch(seed, ids[6:], 4)
     np.testing.assert_allclose(np.concatenate([got["eps"] for got in second]), eps, rtol=0, atol=5e-6)
     state = json.loads((noised.state_dir / "state.json").read_text())
