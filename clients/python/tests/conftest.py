@@ -1,0 +1,30 @@
+"""Fixtures for the end-to-end tests: the noised binary and a factory of running daemons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Daemon, noised_binary
+
+
+@pytest.fixture(scope="session")
+def noised_bin() -> Path:
+    return noised_binary()
+
+
+@pytest.fixture
+def daemon(tmp_path, noised_bin):
+    """Factory: `daemon(overrides, name=...)` writes a config into tmp_path/name, starts the binary,
+    and returns it once it logged msg=ready. Daemons still running at teardown are killed."""
+    started: list[Daemon] = []
+
+    def start(overrides: dict | None = None, *, name: str = "daemon") -> Daemon:
+        instance = Daemon(noised_bin, tmp_path / name, overrides)
+        started.append(instance)
+        return instance.start()
+
+    yield start
+    for instance in started:
+        instance.kill()
