@@ -23,6 +23,7 @@ public struct Tap {
         public var samples = 0
         public var bytes = 0
         public var seconds = 0.0
+        /// Batches that were not valid messages or failed a check.
         public var failures = 0
         public var sigmas = SigmaHistogram()
 
@@ -85,10 +86,9 @@ public struct Tap {
                 continue
             }
             if options.verify {
-                for problem in verifier.check(batch) {
-                    total.failures += 1
-                    print("verify: seq \(batch.seq.map(String.init) ?? "?"): \(problem)")
-                }
+                let problems = verifier.check(batch)
+                if !problems.isEmpty { total.failures += 1 }
+                for problem in problems { print("verify: seq \(batch.seq.map(String.init) ?? "?"): \(problem)") }
             }
             total.add(batch, bytes: message.count)
             window.add(batch, bytes: message.count)

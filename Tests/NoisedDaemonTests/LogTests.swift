@@ -30,10 +30,10 @@ final class LogTests: XCTestCase {
         var log = RejectLog(interval: .seconds(1))
         let start = ContinuousClock.now
         for i in 0..<10 {
-            log.record(ProtocolError(reason: .truncated, detail: "cut at \(i)"), logger: logger, now: start + .milliseconds(i))
+            log.record(ProtocolError(.truncated, "cut at \(i)"), logger: logger, now: start + .milliseconds(i))
         }
-        log.record(ProtocolError(reason: .badHeader, detail: "x"), logger: logger, now: start)
-        log.record(ProtocolError(reason: .truncated, detail: "later"), logger: logger, now: start + .seconds(2))
+        log.record(ProtocolError(.badHeader, "x"), logger: logger, now: start)
+        log.record(ProtocolError(.truncated, "later"), logger: logger, now: start + .seconds(2))
         XCTAssertEqual(log.counts[.truncated], 11)
         XCTAssertEqual(log.counts[.badHeader], 1)
         XCTAssertEqual(log.total, 12)

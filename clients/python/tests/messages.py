@@ -75,14 +75,24 @@ MALFORMED: list[Malformed] = [
     ),
     Malformed("bad_header", lambda: raw_header(b'{"latents": {"dtype": "F32",,}}   '), "not valid JSON", "bad JSON"),
     Malformed("bad_header", lambda: raw_header(b"[1, 2, 3]      "), "must be a JSON object", "JSON array"),
+    # Offsets that tile but run past the end of the message: the message was cut short.
     Malformed(
-        "bad_offsets",
+        "truncated",
         lambda: with_header(
             {"latents": latents_entry(), "extra": {"dtype": "F32", "shape": [16], "data_offsets": [32, 96]}},
             bytes(64),
         ),
         "outside the 64-byte data",
         "offsets past the end of the data",
+    ),
+    Malformed(
+        "bad_offsets",
+        lambda: with_header(
+            {"latents": latents_entry(), "extra": {"dtype": "F32", "shape": [8], "data_offsets": [64, 96]}},
+            bytes(96),
+        ),
+        "gap",
+        "a gap between tensors",
     ),
     Malformed(
         "bad_offsets",
