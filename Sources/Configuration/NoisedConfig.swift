@@ -18,8 +18,8 @@ public struct NoisedConfig: Sendable, Equatable {
     public var output = OutputConfig()
     public var steps = StepsConfig()
     public var shutdown = ShutdownConfig()
-    /// Defaults: sigma in [0, 1], logit-normal(0.5, 1) at step 0 moving linearly to
-    /// logit-normal(0, 1) at step 20000 (coarse to fine), which then holds.
+    /// Defaults: sigma in [0, 1], logit-normal(1, 1) at step 0 moving linearly to
+    /// logit-normal(0, 1) at step 1000 (a coarse-to-fine warm-up), which then holds.
     public var schedule = ScheduleSection.defaultSchedule
 
     public static let defaultPath = "/etc/noised/noised.yaml"

@@ -6,8 +6,8 @@ struct ScheduleSection: Decodable {
         do {
             return try SigmaSchedule(
                 sigmaMin: 0, sigmaMax: 1, interpolation: .linear,
-                keyframes: [Keyframe(atStep: 0, distribution: .logitNormal(mean: 0.5, std: 1)),
-                            Keyframe(atStep: 20_000, distribution: .logitNormal(mean: 0, std: 1))])
+                keyframes: [Keyframe(atStep: 0, distribution: .logitNormal(mean: 1, std: 1)),
+                            Keyframe(atStep: 1000, distribution: .logitNormal(mean: 0, std: 1))])
         } catch {
             fatalError("the built-in default schedule is invalid: \(error)")
         }
