@@ -85,8 +85,9 @@ struct NoiseBlockGenerator {
         idHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: noiseID >> 32))
     }
 
-    /// Elements [64 b, 64 b + 64) of the sample.
-    @inline(__always)
+    /// Elements [64 b, 64 b + 64) of the sample. Out of line: inlined into the fused loop it
+    /// compiles to markedly slower code.
+    @inline(never)
     func block(_ b: Int) -> Block {
         let firstGroup = UInt64(b) &* UInt64(Self.groupCount)
         // firstGroup is a multiple of 16, so adding the lane index never carries into the high word.

@@ -103,7 +103,9 @@ private final class PoolState: @unchecked Sendable {
 
     func workLoop() {
         mutex.lock()
-        var seenGeneration = generation
+        // Threads start before any job exists; reading `generation` here instead could skip a job
+        // published before this thread got to run.
+        var seenGeneration = 0
         while true {
             while generation == seenGeneration && !stopping {
                 jobAvailable.wait(mutex)

@@ -1,0 +1,31 @@
+import Foundation
+import XCTest
+import NoisedDaemon
+
+final class KernelBenchTests: XCTestCase {
+    func testSmallRunProducesARowPerCaseAndRenders() throws {
+        var options = KernelBench.Options()
+        options.shape = [2, 1000]
+        options.workerCounts = [1, 2]
+        options.secondsPerCase = 0.01
+        let rows = try KernelBench(options: options).run()
+        XCTAssertEqual(rows.map(\.workers), [1, 1, 1, 2, 2, 2])
+        XCTAssertEqual(rows.map(\.input), ["f32", "bf16", "f16", "f32", "bf16", "f16"])
+        XCTAssertTrue(rows.allSatisfy { $0.elements == 2000 && $0.kernelGelemPerSecond > 0 && $0.memcpyGelemPerSecond > 0 })
+        XCTAssertEqual(KernelBench.renderTable(rows).split(separator: "\n").count, 7)
+        let decoded = try JSONDecoder().decode([KernelBench.Row].self, from: Data(KernelBench.renderJSON(rows).utf8))
+        XCTAssertEqual(decoded, rows)
+    }
+
+    func testBadOptionsAreRejectedWithTheirValue() {
+        var options = KernelBench.Options()
+        options.workerCounts = [0]
+        XCTAssertThrowsError(try KernelBench(options: options).run()) { error in
+            XCTAssertEqual(error as? KernelBenchError, .badWorkerCount(0))
+            XCTAssertTrue("\(error)".contains("worker count 0"))
+        }
+        options = KernelBench.Options()
+        options.shape = [2, 0]
+        XCTAssertThrowsError(try KernelBench(options: options).run())
+    }
+}
