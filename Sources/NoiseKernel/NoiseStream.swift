@@ -65,7 +65,7 @@ public struct NoiseStream: Sendable, Equatable {
 
 /// eps of one sample in blocks of 64 consecutive elements: 16 Philox groups, as two sets of eight
 /// with one group per SIMD lane.
-struct NoiseBlockGenerator {
+package struct NoiseBlockGenerator {
     static let groupCount = 16
     static let elementCount = 64
 
@@ -104,7 +104,7 @@ struct NoiseBlockGenerator {
 
     /// Box-Muller on eight groups: 32 consecutive eps values.
     @inline(__always)
-    static func transform(_ x: Counters8) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    package static func transform(_ x: Counters8) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
         let r0 = BoxMuller.radius(x.x0)
         let r1 = BoxMuller.radius(x.x2)
         let (cos0, sin0) = BoxMuller.cosSinPi(x.x1)

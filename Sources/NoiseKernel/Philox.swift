@@ -30,7 +30,7 @@ public enum Philox4x32_10 {
     /// one hides behind the other; the key is shared. Kept out of line: inlined into the kernel
     /// loop, LLVM scalarises parts of the rounds.
     @inline(never)
-    static func block8x2(_ a: Counters8, _ b: Counters8, key: SIMD2<UInt32>) -> (Counters8, Counters8) {
+    package static func block8x2(_ a: Counters8, _ b: Counters8, key: SIMD2<UInt32>) -> (Counters8, Counters8) {
         var a = a, b = b
         var k0 = key.x
         var k1 = key.y
@@ -47,8 +47,12 @@ public enum Philox4x32_10 {
 }
 
 /// Philox state of eight blocks, word j of every block in vector j.
-struct Counters8 {
-    var x0, x1, x2, x3: SIMD8<UInt32>
+package struct Counters8 {
+    package var x0, x1, x2, x3: SIMD8<UInt32>
+
+    package init(x0: SIMD8<UInt32>, x1: SIMD8<UInt32>, x2: SIMD8<UInt32>, x3: SIMD8<UInt32>) {
+        (self.x0, self.x1, self.x2, self.x3) = (x0, x1, x2, x3)
+    }
 
     @inline(__always)
     mutating func round(_ k0: UInt32, _ k1: UInt32) {

@@ -17,11 +17,14 @@ public enum ZMQSocketType: Sendable {
 public final class ZMQSocket: @unchecked Sendable {
     private var handle: UnsafeMutableRawPointer?
     public let type: ZMQSocketType
+    /// Held so the context outlives its sockets: terminating a context waits for them to close.
+    private let context: ZMQContext
 
     public init(_ context: ZMQContext, type: ZMQSocketType) throws(ZMQError) {
         guard let handle = zmq_socket(context.handle, type.raw) else { throw ZMQError("zmq_socket") }
         self.handle = handle
         self.type = type
+        self.context = context
     }
 
     deinit { close() }
