@@ -22,8 +22,28 @@ extension ElementType {
         return out
     }
 
-    /// Reads `count` values of this type from possibly unaligned bytes.
+    /// Reads `count` values of this type from possibly unaligned bytes (one loop per type, so the
+    /// tap can verify every element of large batches).
     func decode(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
-        (0..<count).map { load(from: bytes.baseAddress!, at: $0) }
+        precondition(bytes.count >= count * byteCount, "decode: \(bytes.count) bytes for \(count) \(self) values")
+        guard count > 0 else { return [] }
+        let base = bytes.baseAddress!
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            switch self {
+            case .f32:
+                for i in 0..<count {
+                    out[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
+            case .f16:
+                for i in 0..<count {
+                    out[i] = Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+                }
+            case .bf16:
+                for i in 0..<count {
+                    out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+                }
+            }
+            initialized = count
+        }
     }
 }

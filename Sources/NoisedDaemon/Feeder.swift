@@ -70,7 +70,8 @@ public struct Feeder {
         let context = try ZMQContext()
         let socket = try ZMQSocket(context, type: .push)
         try socket.setTimeouts(send: 100)
-        try socket.setLinger(milliseconds: 10_000)
+        // Batches already queued are still delivered after the last send returns.
+        try socket.setLinger(milliseconds: 60_000)
         if options.bind { try socket.bind(options.endpoint) } else { try socket.connect(options.endpoint) }
         defer { socket.close() }
 
