@@ -1,0 +1,118 @@
+import Configuration
+import NoiseKernel
+import NoisedDaemon
+import NoisedProtocol
+import Safetensors
+import Schedule
+import XCTest
+
+final class BatchNoiserTests: XCTestCase {
+    private func settings(_ edit: (inout NoisedConfig) throws -> Void = { _ in }) rethrows -> NoisingSettings {
+        var config = NoisedConfig()
+        config.schedule = try! SigmaSchedule(sigmaMin: 0, sigmaMax: 1, interpolation: .linear,
+                                             keyframes: [Keyframe(atStep: 0, distribution: .uniform)])
+        try edit(&config)
+        return NoisingSettings(config)
+    }
+
+    private func message(samples: Int, elements: Int, ids: [UInt64]? = nil, values: Float = 0.25) throws -> [UInt8] {
+        var tensors: [(name: String, dtype: DType, shape: [Int], data: [UInt8])] = [
+            ("latents", .F32, [samples, elements],
+             [Float](repeating: values, count: samples * elements).flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }),
+            ("caption", .U8, [3], [7, 8, 9]),
+        ]
+        if let ids {
+            tensors.append(("noise_id", .U64, [ids.count], ids.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }))
+        }
+        return try encodeSafetensors(tensors, metadata: ["origin": "test"])
+    }
+
+    private func noise(_ noiser: BatchNoiser, _ bytes: [UInt8], _ settings: NoisingSettings,
+                       _ state: inout DaemonState) throws -> (NoisedMessage, [String: String], [UInt64], [Float]) {
+        let noised = try bytes.withUnsafeBytes { raw in try noiser.noise(raw, settings: settings, state: &state) }
+        defer { noiser.buffers.recycle(noised.buffer) }
+        let out = UnsafeRawBufferPointer(start: noised.buffer.pointer, count: noised.byteCount)
+        let reader = try SafetensorsReader(out)
+        let ids = reader.bytes(of: reader.tensor(named: "noise_id")!)
+        let sigmas = reader.bytes(of: reader.tensor(named: "sigma")!)
+        XCTAssertEqual(Array(reader.bytes(of: reader.tensor(named: "caption")!)), [7, 8, 9])
+        return (noised, reader.metadata,
+                (0..<noised.sampleCount).map { ids.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) },
+                (0..<noised.sampleCount).map { sigmas.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) })
+    }
+
+    func testDefaultNoiseIDsCountSamplesUnderTheInstance() throws {
+        let noiser = BatchNoiser(seed: 5, workers: 2, buffers: MessageBufferPool(maxIdle: 4))
+        defer { noiser.shutdown() }
+        let settings = settings { $0.instance = 3 }
+        var state = DaemonState()
+        let (_, metadata, firstIDs, sigmas) = try noise(noiser, try message(samples: 2, elements: 100), settings, &state)
+        XCTAssertEqual(firstIDs, [3 << 48, (3 << 48) | 1])
+        let (_, _, secondIDs, _) = try noise(noiser, try message(samples: 3, elements: 100), settings, &state)
+        XCTAssertEqual(secondIDs, [(3 << 48) | 2, (3 << 48) | 3, (3 << 48) | 4])
+        XCTAssertEqual(state.samples, 5)
+        XCTAssertEqual(state.batches, 2)
+        XCTAssertEqual(state.seq, 2)
+        XCTAssertEqual(metadata["origin"], "test")
+        XCTAssertEqual(metadata["noised.seed"], "5")
+        XCTAssertEqual(metadata["noised.protocol"], "1")
+        // σ is the uniform schedule's quantile of the sample's own uniform: exactly u, rounded to f32.
+        XCTAssertEqual(sigmas, firstIDs.map { Float(NoiseStream(seed: 5).sigmaUniforms(noiseID: $0).0) })
+    }
+
+    func testInputNoiseIDsAreUsedAndStepFollowsBatchesPerStep() throws {
+        let noiser = BatchNoiser(seed: 1, workers: 1, buffers: MessageBufferPool(maxIdle: 4))
+        defer { noiser.shutdown() }
+        let settings = settings { $0.steps.batchesPerStep = 2 }
+        var state = DaemonState()
+        var steps: [String] = []
+        for _ in 0..<5 {
+            let (_, metadata, ids, _) = try noise(noiser, try message(samples: 2, elements: 8, ids: [42, 7]), settings, &state)
+            XCTAssertEqual(ids, [42, 7])
+            steps.append(metadata["noised.step"]!)
+        }
+        XCTAssertEqual(steps, ["0", "0", "1", "1", "2"])
+        XCTAssertEqual(state.samples, 10, "samples count every emitted sample")
+    }
+
+    func testRejectedBatchesLeaveStateAndPoolUntouched() throws {
+        let pool = MessageBufferPool(maxIdle: 4)
+        let noiser = BatchNoiser(seed: 1, workers: 2, buffers: pool)
+        defer { noiser.shutdown() }
+        var state = DaemonState()
+        let nonfinite = try message(samples: 2, elements: 1 << 17, values: .nan)
+        XCTAssertThrowsError(try nonfinite.withUnsafeBytes { try noiser.noise($0, settings: settings(), state: &state) }) { error in
+            XCTAssertEqual((error as? ProtocolError)?.reason, .nonfinite)
+        }
+        XCTAssertEqual(state, DaemonState())
+        XCTAssertEqual(pool.idleCount, pool.allocatedCount, "the output buffer went back to the pool")
+
+        let small = settings { $0.input.maxMessageBytes = 1024 }
+        let large = try message(samples: 2, elements: 1000)
+        XCTAssertThrowsError(try large.withUnsafeBytes { try noiser.noise($0, settings: small, state: &state) }) { error in
+            XCTAssertEqual((error as? ProtocolError)?.reason, .messageTooLarge)
+        }
+        // With the check off, the same non-finite batch goes through.
+        let lenient = settings { $0.input.rejectNonfinite = false }
+        XCTAssertNoThrow(try nonfinite.withUnsafeBytes { raw in
+            let noised = try noiser.noise(raw, settings: lenient, state: &state)
+            pool.recycle(noised.buffer)
+        })
+        XCTAssertEqual(state.batches, 1)
+    }
+
+    func testWorkerCountDoesNotChangeBytes() throws {
+        var outputs: [[UInt8]] = []
+        for workers in [1, 2, 3] {
+            let noiser = BatchNoiser(seed: 9, workers: workers, buffers: MessageBufferPool(maxIdle: 2))
+            var state = DaemonState()
+            let bytes = try message(samples: 3, elements: 70_001)
+            let noised = try bytes.withUnsafeBytes { try noiser.noise($0, settings: settings(), state: &state) }
+            outputs.append(Array(UnsafeRawBufferPointer(start: noised.buffer.pointer, count: noised.byteCount)))
+            noiser.buffers.recycle(noised.buffer)
+            noiser.shutdown()
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+        XCTAssertEqual(outputs[0], outputs[2])
+    }
+}
