@@ -21,6 +21,13 @@ public struct NoisedConfig: Sendable, Equatable {
     /// Defaults: sigma in [0, 1], logit-normal(1, 1) at step 0 moving linearly to
     /// logit-normal(0, 1) at step 1000 (a coarse-to-fine warm-up), which then holds.
     public var schedule = ScheduleSection.defaultSchedule
+    /// `schedule.adaptive`: loss-aware resampling of sigma (off by default).
+    public var adaptive = AdaptiveSettings()
+    /// `schedule.stratified`: spread each batch's uniforms over [0, 1) in one stratum per sample.
+    public var stratified = false
+    public var feedback = FeedbackConfig()
+    public var metrics = MetricsConfig()
+    public var security = SecurityConfig()
 
     public static let defaultPath = "/etc/noised/noised.yaml"
 
@@ -59,7 +66,7 @@ extension NoisedConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
             "seed", "instance", "workers", "log_level", "state_dir",
-            "input", "output", "steps", "shutdown", "schedule",
+            "input", "output", "steps", "shutdown", "schedule", "feedback", "metrics", "security",
         ])
         let defaults = NoisedConfig()
         seed = try keys.value("seed", default: defaults.seed)
@@ -75,12 +82,42 @@ extension NoisedConfig: Decodable {
         }
         input = try keys.section("input", default: defaults.input)
         output = try keys.section("output", default: defaults.output)
-        if let conflict = endpointConflict(input, output) {
-            throw ConfigIssue(codingPath: keys.codingPath + [ConfigKey("output"), ConfigKey("endpoint")],
-                              message: conflict)
-        }
+        feedback = try keys.section("feedback", default: defaults.feedback)
+        metrics = try keys.section("metrics", default: defaults.metrics)
+        try Self.checkAddresses(input: input, output: output, feedback: feedback, metrics: metrics, at: keys.codingPath)
         steps = try keys.section("steps", default: defaults.steps)
+        if steps.source == .feedback, feedback.endpoint == nil {
+            throw ConfigIssue(codingPath: keys.codingPath + [ConfigKey("steps"), ConfigKey("source")],
+                              message: "feedback needs a feedback.endpoint to take steps from (set one, or use batches)")
+        }
         shutdown = try keys.section("shutdown", default: defaults.shutdown)
-        schedule = try keys.section("schedule", default: ScheduleSection(defaults.schedule)).schedule
+        let scheduleSection = try keys.section("schedule", default: ScheduleSection(defaults.schedule))
+        schedule = scheduleSection.schedule
+        adaptive = scheduleSection.adaptive
+        stratified = scheduleSection.stratified
+        security = try keys.section("security", default: defaults.security)
+    }
+}
+
+extension NoisedConfig {
+    /// Each socket and listener needs its own address; a clash is reported at the later key.
+    private static func checkAddresses(input: InputConfig, output: OutputConfig, feedback: FeedbackConfig,
+                                       metrics: MetricsConfig, at codingPath: [any CodingKey]) throws {
+        var used = [UsedAddress(keyPath: "input.endpoint", endpoint: input.endpoint, bind: input.bind),
+                    UsedAddress(keyPath: "output.endpoint", endpoint: output.endpoint, bind: output.bind)]
+        if let endpoint = feedback.endpoint {
+            used.append(UsedAddress(keyPath: "feedback.endpoint", endpoint: endpoint, bind: feedback.bind))
+        }
+        if let listen = metrics.listen {
+            used.append(UsedAddress(keyPath: "metrics.listen", endpoint: "tcp://" + listen, bind: true))
+        }
+        for (index, later) in used.enumerated() {
+            for earlier in used[..<index] {
+                if let conflict = addressConflict(earlier, later) {
+                    throw ConfigIssue(codingPath: codingPath + later.keyPath.split(separator: ".").map { ConfigKey(String($0)) },
+                                      message: conflict)
+                }
+            }
+        }
     }
 }

@@ -14,13 +14,19 @@ struct ScheduleSection: Decodable {
     }()
 
     let schedule: SigmaSchedule
+    let adaptive: AdaptiveSettings
+    let stratified: Bool
 
     init(_ schedule: SigmaSchedule) {
         self.schedule = schedule
+        adaptive = AdaptiveSettings()
+        stratified = false
     }
 
     init(from decoder: any Decoder) throws {
-        let keys = try decoder.strictContainer(known: ["sigma_min", "sigma_max", "interpolation", "curriculum"])
+        let keys = try decoder.strictContainer(known: [
+            "sigma_min", "sigma_max", "interpolation", "curriculum", "adaptive", "stratified",
+        ])
         let defaults = Self.defaultSchedule
         let sigmaMin = try keys.value("sigma_min", default: defaults.sigmaMin)
         let sigmaMax = try keys.value("sigma_max", default: defaults.sigmaMax)
@@ -33,6 +39,30 @@ struct ScheduleSection: Decodable {
             // ScheduleError names the key below `schedule` (e.g. curriculum[1].std).
             throw ConfigError(keyPath: dottedPath(decoder.codingPath) + "." + error.keyPath, message: error.message)
         }
+        adaptive = try keys.section("adaptive", default: AdaptiveEntry(AdaptiveSettings())).settings
+        stratified = try keys.value("stratified", default: false)
+    }
+}
+
+/// `schedule.adaptive: {enabled, bins, history, mix, uniform_floor}`.
+struct AdaptiveEntry: Decodable {
+    let settings: AdaptiveSettings
+
+    init(_ settings: AdaptiveSettings) {
+        self.settings = settings
+    }
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["enabled", "bins", "history", "mix", "uniform_floor"])
+        let defaults = AdaptiveSettings()
+        settings = AdaptiveSettings(
+            enabled: try keys.value("enabled", default: defaults.enabled),
+            bins: try keys.value("bins", default: defaults.bins, problem: outside(2...1000)),
+            history: try keys.value("history", default: defaults.history, problem: outside(1...1000)),
+            mix: try keys.value("mix", default: defaults.mix, problem: outside(0.0...1.0)),
+            uniformFloor: try keys.value("uniform_floor", default: defaults.uniformFloor) { floor in
+                floor >= 0 && floor < 1 ? nil : "must be in [0, 1), got \(floor)"
+            })
     }
 }
 

@@ -35,6 +35,8 @@ public struct OutputConfig: Sendable, Equatable {
 public struct StepsConfig: Sendable, Equatable {
     /// step = emitted batches / batchesPerStep (e.g. gradient accumulation or data-parallel ranks).
     public var batchesPerStep = 1
+    /// Count steps from batches, or take them from the trainers' feedback reports.
+    public var source = StepSource.batches
 
     public init() {}
 }
@@ -85,8 +87,10 @@ extension OutputConfig: Decodable {
 
 extension StepsConfig: Decodable {
     public init(from decoder: any Decoder) throws {
-        let keys = try decoder.strictContainer(known: ["batches_per_step"])
-        batchesPerStep = try keys.value("batches_per_step", default: StepsConfig().batchesPerStep, problem: below(1))
+        let keys = try decoder.strictContainer(known: ["batches_per_step", "source"])
+        let defaults = StepsConfig()
+        batchesPerStep = try keys.value("batches_per_step", default: defaults.batchesPerStep, problem: below(1))
+        source = try keys.choice("source", default: defaults.source)
     }
 }
 
@@ -125,18 +129,4 @@ func tcpHostAndPort(_ endpoint: String) -> (host: Substring, port: Substring)? {
     let address = endpoint.dropFirst("tcp://".count)
     guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else { return nil }
     return (address[..<colon], address[address.index(after: colon)...])
-}
-
-/// Why the two endpoints collide, or nil: the same address, or two TCP binds on one port where
-/// either binds every interface.
-func endpointConflict(_ input: InputConfig, _ output: OutputConfig) -> String? {
-    if input.endpoint == output.endpoint { return "is the same address as input.endpoint" }
-    guard input.bind, output.bind, let (inputHost, inputPort) = tcpHostAndPort(input.endpoint),
-          let (outputHost, outputPort) = tcpHostAndPort(output.endpoint) else { return nil }
-    let wildcards: Set<Substring> = ["*", "0.0.0.0", "[::]"]
-    if inputPort == outputPort, inputPort != "*",
-       wildcards.contains(inputHost) || wildcards.contains(outputHost) {
-        return "binds port \(outputPort), which input.endpoint (\(input.endpoint)) also binds"
-    }
-    return nil
 }

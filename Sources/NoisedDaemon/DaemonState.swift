@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Schedule
 
 /// What must survive a restart so that no noise id is used twice and the curriculum goes on.
 public struct DaemonState: Codable, Equatable, Sendable {
@@ -10,8 +11,19 @@ public struct DaemonState: Codable, Equatable, Sendable {
     public var samples: UInt64 = 0
     /// The next output message's `noised.seq`.
     public var seq: UInt64 = 0
+    /// The largest step trainers reported on the feedback socket; nil before the first report.
+    public var reportedStep: Int64?
+    /// The adaptive proposal's per-bin loss history; nil until the first loss report.
+    public var lossHistory: LossHistory?
 
     public init() {}
+
+    // Files written before these fields existed lack them: optional fields decode with
+    // decodeIfPresent (synthesised), so version 1 stays readable both ways.
+    private enum CodingKeys: String, CodingKey {
+        case version, batches, samples, seq
+        case reportedStep = "reported_step", lossHistory = "loss_history"
+    }
 
     public func step(batchesPerStep: Int) -> Int64 {
         Int64(clamping: batches / UInt64(max(1, batchesPerStep)))

@@ -1,5 +1,6 @@
 import Foundation
 import NoisedDaemon
+import Schedule
 import XCTest
 
 final class StateStoreTests: XCTestCase {
@@ -29,6 +30,44 @@ final class StateStoreTests: XCTestCase {
         state.seq = 100
         try store.save(state)
         XCTAssertEqual(try store.load().seq, 100)
+    }
+
+    func testFeedbackStepAndLossHistoryRoundTrip() throws {
+        let store = StateStore(directory: directory)
+        var state = DaemonState()
+        state.batches = 7
+        state.reportedStep = 41
+        var history = LossHistory(bins: 2, history: 3)
+        history.record(sigma: 0.25, loss: 0.5, sigmaMin: 0, sigmaMax: 1)
+        history.record(sigma: 0.75, loss: 2, sigmaMin: 0, sigmaMax: 1)
+        state.lossHistory = history
+        try store.save(state)
+        XCTAssertEqual(try store.load(), state)
+        let text = try String(contentsOfFile: store.path, encoding: .utf8)
+        XCTAssertTrue(text.contains("\"reported_step\":41"), text)
+        XCTAssertTrue(text.contains("\"loss_history\":{"), text)
+    }
+
+    /// A version-1 file from before feedback and adaptive resampling still loads.
+    func testStateWithoutTheNewerFieldsStillLoads() throws {
+        let store = StateStore(directory: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data("{\"version\": 1, \"batches\": 1, \"samples\": 2, \"seq\": 3}".utf8).write(to: URL(fileURLWithPath: store.path))
+        let state = try store.load()
+        XCTAssertEqual(state.batches, 1)
+        XCTAssertEqual(state.seq, 3)
+        XCTAssertNil(state.reportedStep)
+        XCTAssertNil(state.lossHistory)
+    }
+
+    func testDamagedLossHistoryIsAnError() throws {
+        let store = StateStore(directory: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let json = #"{"version": 1, "batches": 1, "samples": 2, "seq": 3, "loss_history": {"bins": 2, "history": 1, "losses": [[1]], "report_count": 1}}"#
+        try Data(json.utf8).write(to: URL(fileURLWithPath: store.path))
+        XCTAssertThrowsError(try store.load()) { error in
+            XCTAssertTrue("\(error)".contains("1 bins of losses for 2 bins"), "\(error)")
+        }
     }
 
     func testDamagedFileIsAnErrorNamingThePath() throws {

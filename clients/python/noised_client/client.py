@@ -9,6 +9,7 @@ import numpy as np
 import zmq
 
 from .codec import decode, encode
+from .keys import ClientKeys, validate_key
 
 __all__ = ["Batch", "Consumer", "Producer"]
 
@@ -40,9 +41,35 @@ class Batch(dict):
         return self._int_metadata("noised.seed")
 
 
-def _connect(socket: zmq.Socket, endpoint: str, bind: bool, hwm: int, hwm_option: int) -> zmq.Socket:
+def _curve_keys(server_key: str | None, public_key: str | None, secret_key: str | None,
+                keys: ClientKeys | None) -> tuple[str, ClientKeys] | None:
+    """The server key and client keypair to use, or None for a plain (non-CURVE) socket."""
+    if server_key is None and public_key is None and secret_key is None and keys is None:
+        return None
+    if server_key is None:
+        raise ValueError("CURVE needs curve_server_key: the daemon's Z85 public key (its .pub file)")
+    validate_key(server_key, "curve_server_key")
+    if keys is not None:
+        if public_key is not None or secret_key is not None:
+            raise ValueError("give either keys= or curve_public_key=/curve_secret_key=, not both")
+        return server_key, keys
+    if secret_key is None:
+        raise ValueError("CURVE needs the client's curve_secret_key (or keys=ClientKeys.load(prefix))")
+    derived = ClientKeys.from_secret(secret_key)
+    if public_key is not None and validate_key(public_key, "curve_public_key") != derived.public_key:
+        raise ValueError("curve_public_key does not belong to curve_secret_key")
+    return server_key, derived
+
+
+def _connect(socket: zmq.Socket, endpoint: str, bind: bool, hwm: int, hwm_option: int,
+             curve: tuple[str, ClientKeys] | None = None) -> zmq.Socket:
     socket.setsockopt(hwm_option, hwm)
     try:
+        if curve is not None:
+            server_key, keys = curve
+            socket.curve_serverkey = server_key.encode("ascii")
+            socket.curve_publickey = keys.public_key.encode("ascii")
+            socket.curve_secretkey = keys.secret_key.encode("ascii")
         if bind:
             socket.bind(endpoint)
         else:
@@ -76,16 +103,21 @@ class Consumer:
 
     Iterating blocks until a message arrives; `recv(timeout_ms)` returns None on timeout.
     With ``as_torch=True`` the tensors are torch tensors sharing the frame's memory.
+    For a daemon with CURVE security give ``curve_server_key`` (the daemon's Z85 public key) and the
+    client's keys: ``keys=ClientKeys.load("trainer-1")`` or ``curve_secret_key``/``curve_public_key``.
     """
 
     def __init__(self, endpoint: str, *, bind: bool = False, hwm: int = 16, as_torch: bool = False,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, curve_server_key: str | None = None,
+                 curve_public_key: str | None = None, curve_secret_key: str | None = None,
+                 keys: ClientKeys | None = None):
         if as_torch:
             importlib.import_module("torch")  # fail now, not at the first message
+        curve = _curve_keys(curve_server_key, curve_public_key, curve_secret_key, keys)
         self.endpoint = endpoint
         self.as_torch = as_torch
         context = context or zmq.Context.instance()
-        self._socket = _connect(context.socket(zmq.PULL), endpoint, bind, hwm, zmq.RCVHWM)
+        self._socket = _connect(context.socket(zmq.PULL), endpoint, bind, hwm, zmq.RCVHWM, curve)
         self._socket.setsockopt(zmq.LINGER, 0)
 
     def recv(self, timeout_ms: int | None = None) -> Batch | None:
@@ -117,14 +149,18 @@ class Producer:
     """PUSH end for the daemon's input: encodes tensors and metadata into one frame per batch.
 
     On close, queued messages get up to ``linger_ms`` to leave before the socket is dropped.
+    CURVE keys are given as for `Consumer`.
     """
 
     def __init__(self, endpoint: str, *, bind: bool = False, hwm: int = 16, linger_ms: int = 5000,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, curve_server_key: str | None = None,
+                 curve_public_key: str | None = None, curve_secret_key: str | None = None,
+                 keys: ClientKeys | None = None):
+        curve = _curve_keys(curve_server_key, curve_public_key, curve_secret_key, keys)
         self.endpoint = endpoint
         self._linger_ms = linger_ms
         context = context or zmq.Context.instance()
-        self._socket = _connect(context.socket(zmq.PUSH), endpoint, bind, hwm, zmq.SNDHWM)
+        self._socket = _connect(context.socket(zmq.PUSH), endpoint, bind, hwm, zmq.SNDHWM, curve)
 
     def send(self, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, *,
              timeout_ms: int | None = None) -> None:
