@@ -130,7 +130,8 @@ class Window:
             proposal, curriculum = np.mean(in_band), np.mean(weight * in_band)
             mean_weight = np.mean(weight[in_band]) if in_band.any() else float("nan")
             mean_loss = np.mean(loss[in_band]) if in_band.any() else float("nan")
-            hard = " <- hard" if low < self.hard_band[1] and high > self.hard_band[0] else ""
+            overlap = min(high, self.hard_band[1]) - max(low, self.hard_band[0])
+            hard = " <- hard" if overlap > 1e-9 else ""
             bar = "#" * int(round(proposal * 100))
             lines.append(f"    [{low:.2f},{high:.2f})  {proposal:8.3f}  {curriculum:10.3f}  {mean_weight:6.3f}"
                          f"  {mean_loss:5.2f}  {bar}{hard}")
