@@ -7,14 +7,8 @@ import pytest
 import zmq
 
 from noised_client import Reporter, decode, encode_report, weighted_loss
-from tests.harness import socket_dir
 
 RECV_TIMEOUT_MS = 5_000
-
-
-@pytest.fixture
-def sockets(tmp_path):
-    return socket_dir(tmp_path)
 
 
 @pytest.fixture
