@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -82,7 +83,8 @@ class TorchModel:
 
     def train_step(self, z_t, sigma, target, weight) -> np.ndarray:
         torch = self.torch
-        z_t, sigma, target = torch.from_numpy(z_t), torch.from_numpy(sigma), torch.from_numpy(target)
+        # Writable copies: received frames are read-only.
+        z_t, sigma, target = (torch.from_numpy(np.array(value)) for value in (z_t, sigma, target))
         bins = torch.clamp((sigma * MODEL_BINS).long(), max=MODEL_BINS - 1)
         low, high = self.hard_band
         in_band = ((sigma >= low) & (sigma < high)).float()[:, None]
@@ -305,6 +307,8 @@ def parse_arguments(argv=None):
     args = parser.parse_args(argv)
     if args.spawn_daemon is None and (args.output is None or args.feedback is None):
         parser.error("give --output and --feedback of a running daemon, or --spawn-daemon BIN")
+    if args.spawn_daemon is not None and not (Path(args.spawn_daemon).is_file() and os.access(args.spawn_daemon, os.X_OK)):
+        parser.error(f"--spawn-daemon: no executable at {args.spawn_daemon}")
     if args.spawn_daemon is not None and (args.input or args.output or args.feedback):
         parser.error("--spawn-daemon chooses its own endpoints: drop --input, --output and --feedback")
     if args.backend == "torch":

@@ -132,7 +132,7 @@ def weighted_loss(loss, weight):
     if hasattr(loss, "detach"):
         import torch
 
-        weight = torch.as_tensor(np.asarray(weight, np.float32) if not hasattr(weight, "detach") else weight)
+        weight = weight if hasattr(weight, "detach") else torch.from_numpy(np.array(weight, np.float32))
         weight = weight.to(device=loss.device, dtype=loss.dtype)
         _check_shapes(tuple(loss.shape), tuple(weight.shape))
         return (weight.reshape((-1,) + (1,) * (loss.dim() - 1)) * loss).mean()
