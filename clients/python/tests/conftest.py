@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.harness import Daemon, noised_binary
+from tests.harness import Daemon, noised_binary, socket_dir
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,12 @@ def daemon(tmp_path, noised_bin):
     yield start
     for instance in started:
         instance.kill()
+
+
+@pytest.fixture
+def sockets(tmp_path) -> Path:
+    """A directory for extra ipc endpoints (e.g. feedback) whose paths fit in sun_path."""
+    directory = socket_dir(tmp_path / "sockets")
+    directory.mkdir(exist_ok=True)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

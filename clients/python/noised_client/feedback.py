@@ -1,0 +1,148 @@
+"""The trainer's side of the feedback channel: loss reports to the daemon, and the weighted loss.
+
+A report is one ZeroMQ frame holding a safetensors file: metadata ``step`` (a decimal integer) and,
+optionally, ``sigma`` and ``loss`` (F32 ``[N]``, one value per sample). The daemon uses the step to
+drive its curriculum (``steps.source: feedback``) and the (sigma, loss) pairs to adapt its proposal
+of sigma (``schedule.adaptive``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import zmq
+
+from .codec import encode
+
+__all__ = ["Reporter", "encode_report", "weighted_loss"]
+
+_PATTERNS = {"push": zmq.PUSH, "pub": zmq.PUB}
+
+
+def _as_f32_vector(values: Any, name: str) -> np.ndarray:
+    """A 1-D float32 numpy copy of a numpy array, torch tensor (any device, any dtype) or list."""
+    if hasattr(values, "detach"):  # torch: leave the graph and the device; BF16 has no numpy dtype
+        values = values.detach().float().cpu().numpy()
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"report: {name} must hold real numbers, got dtype {array.dtype}")
+    array = array.astype(np.float32)
+    if array.ndim != 1:
+        raise ValueError(f"report: {name} must be one value per sample, shape [N], got shape {list(array.shape)}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"report: {name} holds non-finite values at {np.flatnonzero(~np.isfinite(array))[:8].tolist()}")
+    return array
+
+
+def encode_report(step: int, sigma: Any = None, loss: Any = None) -> bytes:
+    """One feedback message: metadata ``step``, and ``sigma`` and ``loss`` F32 ``[N]`` if given.
+
+    Raises ValueError for what the daemon would reject: a step that is not an integer >= 0, only
+    one of sigma and loss, lengths that differ or are 0, sigma outside [0, 1], non-finite values.
+    """
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"report: step must be an integer >= 0, got {step!r}")
+    if (sigma is None) != (loss is None):
+        missing = "loss" if loss is None else "sigma"
+        raise ValueError(f"report: sigma and loss go together, {missing} is missing")
+    tensors = {}
+    if sigma is not None:
+        sigma_f32, loss_f32 = _as_f32_vector(sigma, "sigma"), _as_f32_vector(loss, "loss")
+        if len(sigma_f32) != len(loss_f32) or len(sigma_f32) == 0:
+            raise ValueError(f"report: sigma and loss need the same length >= 1, got {len(sigma_f32)} and {len(loss_f32)}")
+        outside = (sigma_f32 < 0) | (sigma_f32 > 1)
+        if np.any(outside):
+            raise ValueError(f"report: sigma must lie in [0, 1], got {sigma_f32[outside][:8].tolist()}")
+        tensors = {"sigma": sigma_f32, "loss": loss_f32}
+    return encode(tensors, {"step": str(int(step))})
+
+
+class Reporter:
+    """Sends loss reports to one or more noised daemons' feedback endpoints.
+
+    ``pattern="push"`` (the default) matches a daemon with ``feedback.pattern: pull``: usually the
+    daemon binds and the reporter connects; with several daemons connected to one binding PUSH
+    socket, each report reaches only one of them. ``pattern="pub"`` matches daemons with
+    ``feedback.pattern: sub`` and ``feedback.bind: false``: bind the reporter (``bind=True``) and every
+    connected daemon receives every report. A PUB socket drops reports while no daemon is
+    connected (and at the high-water mark); a PUSH socket queues up to ``hwm`` reports and then
+    blocks in `report` (raising TimeoutError after ``timeout_ms`` if one is given).
+    On close, queued reports get up to ``linger_ms`` to leave.
+    """
+
+    def __init__(self, endpoint: str, *, bind: bool = False, pattern: str = "push", hwm: int = 1000,
+                 linger_ms: int = 2000, context: zmq.Context | None = None):
+        if pattern not in _PATTERNS:
+            raise ValueError(f"Reporter pattern must be one of {sorted(_PATTERNS)}, got {pattern!r}")
+        self.endpoint = endpoint
+        self.pattern = pattern
+        self._linger_ms = linger_ms
+        context = context or zmq.Context.instance()
+        self._socket = context.socket(_PATTERNS[pattern])
+        self._socket.setsockopt(zmq.SNDHWM, hwm)
+        try:
+            if bind:
+                self._socket.bind(endpoint)
+            else:
+                self._socket.connect(endpoint)
+        except zmq.ZMQError:
+            self._socket.close(linger=0)
+            raise
+
+    def report(self, step: int, sigma: Any = None, loss: Any = None, *, timeout_ms: int | None = None) -> None:
+        """Send one report: the trainer's step and, optionally, each sample's sigma and loss.
+
+        sigma and loss are 1-D numpy arrays, torch tensors or lists (converted to F32); report the
+        per-sample losses before any importance weighting, since the daemon adapts to the raw loss.
+        """
+        self.send_bytes(encode_report(step, sigma, loss), timeout_ms=timeout_ms)
+
+    def send_bytes(self, message: bytes, *, timeout_ms: int | None = None) -> None:
+        """Send an already encoded report as one frame."""
+        if timeout_ms is not None and not self._socket.poll(timeout_ms, zmq.POLLOUT):
+            raise TimeoutError(f"could not queue a report to {self.endpoint} within {timeout_ms} ms")
+        self._socket.send(message, copy=False)
+
+    def close(self) -> None:
+        self._socket.close(linger=self._linger_ms)
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def weighted_loss(loss, weight):
+    """mean(weight · loss): the training objective under the daemon's adaptive proposal.
+
+    With ``schedule.adaptive`` the daemon draws sigma from a proposal q that favours the noise levels
+    where the loss is high, not from the curriculum's p. Each batch carries ``weight`` = p(σ)/q(σ),
+    and E_q[weight · loss] = E_p[loss]: the weighted mean is an unbiased estimate of the objective
+    the curriculum defines, with lower variance, so gradients point where they would under p.
+    (Before the proposal warms up, and with adaptation off, the weights are exactly 1.)
+
+    ``loss`` is per sample, shape ``[B]``, or per element ``[B, ...]`` (then the mean runs over all
+    elements, each sample's elements weighted by its weight). numpy arrays give a numpy float64;
+    a torch ``loss`` gives a torch scalar that keeps its graph (``weight`` may be numpy or torch and is
+    moved to the loss's device and dtype).
+    """
+    if hasattr(loss, "detach"):
+        import torch
+
+        weight = weight if hasattr(weight, "detach") else torch.from_numpy(np.array(weight, np.float32))
+        weight = weight.to(device=loss.device, dtype=loss.dtype)
+        _check_shapes(tuple(loss.shape), tuple(weight.shape))
+        return (weight.reshape((-1,) + (1,) * (loss.dim() - 1)) * loss).mean()
+    loss = np.asarray(loss, np.float64)
+    weight = np.asarray(weight, np.float64)
+    _check_shapes(loss.shape, weight.shape)
+    return np.mean(weight.reshape((-1,) + (1,) * (loss.ndim - 1)) * loss)
+
+
+def _check_shapes(loss_shape: tuple, weight_shape: tuple) -> None:
+    if len(weight_shape) != 1 or len(loss_shape) < 1 or loss_shape[0] != weight_shape[0] or weight_shape[0] == 0:
+        raise ValueError(f"weighted_loss: weight must be [B] and loss [B, ...] with the same B >= 1, "
+                         f"got weight {list(weight_shape)} and loss {list(loss_shape)}")
