@@ -52,13 +52,14 @@ extension ScheduleReport {
         return svg.joined(separator: "\n") + "\n"
     }
 
-    /// One rect per run of equal colour down a column, and one per run of identical columns.
+    /// The cells in cell units (one unit per column and per sigma bin, bin 0 at the bottom), as one
+    /// path per colour whose subpaths are runs of equal colour down a column, merged across
+    /// identical neighbouring columns: a fraction of the size of one rect per cell.
     private func heatmapCells(_ summaries: [Summary], cap: Double) -> [String] {
         let levels = summaries.map { summary in
             summary.densities.map { Int((min($0 / cap, 1).squareRoot() * Double(Layout.colourLevels - 1)).rounded()) }
         }
-        let cellWidth = Layout.plotWidth / Double(Layout.columns), cellHeight = Layout.plotHeight / Double(Layout.rows)
-        var rects: [String] = []
+        var runs = [String](repeating: "", count: Layout.colourLevels)
         var column = 0
         while column < levels.count {
             var end = column + 1
@@ -67,18 +68,19 @@ extension ScheduleReport {
             while row < Layout.rows {
                 var top = row + 1
                 while top < Layout.rows, levels[column][top] == levels[column][row] { top += 1 }
-                let x = Layout.left + Double(column) * cellWidth
-                // Row 0 (sigma near 0) at the bottom.
-                let y = Layout.top + Layout.plotHeight - Double(top) * cellHeight
-                // The 0.3 overlap hides hairline seams between neighbouring rects.
-                rects.append(String(format: #"<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill=""#,
-                                    x, y, Double(end - column) * cellWidth + 0.3, Double(top - row) * cellHeight + 0.3)
-                    + Self.colour(Double(levels[column][row]) / Double(Layout.colourLevels - 1)) + #""/>"#)
+                runs[levels[column][row]] += "M\(column) \(Layout.rows - top)h\(end - column)v\(top - row)h-\(end - column)z"
                 row = top
             }
             column = end
         }
-        return rects
+        let scale = String(format: "translate(%.1f %.1f) scale(%.4f %.4f)", Layout.left, Layout.top,
+                           Layout.plotWidth / Double(Layout.columns), Layout.plotHeight / Double(Layout.rows))
+        var parts = [#"<g class="heatmap" transform="\#(scale)" shape-rendering="crispEdges">"#]
+        for (level, path) in runs.enumerated() where !path.isEmpty {
+            parts.append(#"<path fill="\#(Self.colour(Double(level) / Double(Layout.colourLevels - 1)))" d="\#(path)"/>"#)
+        }
+        parts.append("</g>")
+        return parts
     }
 
     private func medianLine(_ columnSteps: [Int64]) -> String {

@@ -53,8 +53,9 @@ public struct ScheduleReport: Sendable {
     }
 
     static func summary(cdf: (Double) -> Double, quantile: (Double) -> Double, mean: Double, bins: Int) -> Summary {
-        // Bin 0 is [0, e₁], so a point mass at sigma = 0 counts.
-        let edges = (0...bins).map { $0 == 0 ? 0 : cdf(Double($0) / Double(bins)) }
+        // Bins [e_k, e_{k+1}) (the last one closed), so that a point mass on an edge is drawn
+        // in the bin it starts: the CDF just below each inner edge.
+        let edges = (0...bins).map { $0 == 0 ? 0 : $0 == bins ? 1 : cdf(Double($0) / Double(bins) - 1e-12) }
         let densities = (0..<bins).map { max(edges[$0 + 1] - edges[$0], 0) * Double(bins) }
         return Summary(mean: mean, quantiles: quantileLevels.map(quantile), densities: densities)
     }
@@ -110,13 +111,14 @@ public struct ScheduleReport: Sendable {
             + "0.5" + String(repeating: " ", count: terminalBins / 2 - 3) + "1"
     }
 
-    /// Block characters scaled to the largest value; any positive value shows at least the lowest block.
+    /// Block characters scaled to the largest value; any value above rounding (1e-9 of the peak)
+    /// shows at least the lowest block.
     static func bars(_ values: [Double]) -> String {
         let blocks = Array(" ▁▂▃▄▅▆▇█")
         let peak = values.max() ?? 0
         guard peak > 0 else { return String(repeating: " ", count: values.count) }
         return String(values.map { value in
-            value <= 0 ? blocks[0] : blocks[min(max(Int((value / peak * 8).rounded()), 1), 8)]
+            value <= peak * 1e-9 ? blocks[0] : blocks[min(max(Int((value / peak * 8).rounded()), 1), 8)]
         })
     }
 
