@@ -18,6 +18,14 @@ final class ExamplesTests: XCTestCase {
         XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "flux-sequence-shift.yaml",
                                "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
         for name in names { XCTAssertNoThrow(try example(name), name) }
+        // The one-distribution configs behind the pictures in docs/schedules.md.
+        let families = try FileManager.default.contentsOfDirectory(atPath: Self.examples.appendingPathComponent("distributions").path)
+        XCTAssertEqual(families.count, 7)
+        for name in families {
+            let schedule = try example("distributions/" + name).schedule
+            XCTAssertEqual(schedule.keyframes.count, 1, name)
+            XCTAssertEqual(schedule.keyframes[0].distribution.name.replacingOccurrences(of: "_", with: "-") + ".yaml", name)
+        }
     }
 
     func testMochiIsUniform() throws {
