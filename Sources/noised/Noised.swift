@@ -7,7 +7,7 @@ import NoisedDaemon
 struct Noised: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Noises latent batches for rectified-flow training: ZeroMQ in, (z_t, ε, σ) out.",
-        subcommands: [Run.self, CheckConfig.self, Bench.self, Feed.self, Tap.self],
+        subcommands: [Run.self, CheckConfig.self, ScheduleCommand.self, Bench.self, Feed.self, Tap.self],
         defaultSubcommand: Run.self
     )
 }
@@ -142,5 +142,46 @@ struct Tap: ParsableCommand {
         print(String(format: "tap: %d batches, %d samples, %.1f MB in %.2f s, failed=%d", report.batches, report.samples,
                      Double(report.bytes) / 1e6, report.seconds, report.failures))
         if report.failures > 0 { throw ExitCode.failure }
+    }
+}
+
+struct ScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Show the σ distribution over training: quantiles and density per step, an SVG heatmap, CSV.")
+
+    @Option(name: .shortAndLong, help: "The config file.") var config = "/etc/noised/noised.yaml"
+    @Option(help: "Steps to show, e.g. 0,5000,20000 (default: 0, keyframes, midpoints, last keyframe + 10 %).")
+    var steps: String?
+    @Option(help: "A state directory: show the daemon's adapted proposal at its step.") var state: String?
+    @Option(help: "Write a heatmap of the density over step × σ to this SVG file.") var svg: String?
+    @Option(help: "Write step,sigma,density rows to this CSV file.") var csv: String?
+    @Option(help: "Latent shape for sequence-length shifts, batch first (default: the shift's base length).")
+    var latentShape: String?
+
+    func run() throws {
+        var options = ScheduleTool.Options(configPath: config)
+        options.steps = try steps.map { text in
+            try text.split(separator: ",").map {
+                guard let step = Int64($0.trimmingCharacters(in: .whitespaces)), step >= 0 else {
+                    throw ValidationError("--steps must be integers >= 0 separated by commas, got '\(text)'")
+                }
+                return step
+            }
+        }
+        options.stateDirectory = state
+        options.svgPath = svg
+        options.csvPath = csv
+        options.latentShape = try latentShape.map { text in
+            let dims = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard dims.count >= 3, dims.count == text.split(separator: ",").count, dims.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--latent-shape must be [batch, channels, spatial...] positive integers, e.g. 1,16,28,60,106; got '\(text)'")
+            }
+            return dims
+        }
+        do { print(try ScheduleTool.run(options)) } catch {
+            FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
     }
 }

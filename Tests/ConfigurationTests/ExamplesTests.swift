@@ -1,0 +1,68 @@
+import Foundation
+import Schedule
+import XCTest
+import Configuration
+
+/// Every file in config/examples parses, and says what its comments promise.
+final class ExamplesTests: XCTestCase {
+    private static let examples = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config/examples")
+
+    private func example(_ name: String) throws -> NoisedConfig {
+        try NoisedConfig.load(path: Self.examples.appendingPathComponent(name).path)
+    }
+
+    func testEveryExampleParses() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "flux-sequence-shift.yaml",
+                               "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
+        for name in names { XCTAssertNoThrow(try example(name), name) }
+        // The one-distribution configs behind the pictures in docs/schedules.md.
+        let families = try FileManager.default.contentsOfDirectory(atPath: Self.examples.appendingPathComponent("distributions").path)
+        XCTAssertEqual(families.count, 7)
+        for name in families {
+            let schedule = try example("distributions/" + name).schedule
+            XCTAssertEqual(schedule.keyframes.count, 1, name)
+            XCTAssertEqual(schedule.keyframes[0].distribution.name.replacingOccurrences(of: "_", with: "-") + ".yaml", name)
+        }
+    }
+
+    func testMochiIsUniform() throws {
+        XCTAssertEqual(try example("mochi-uniform.yaml").schedule.keyframes, [Keyframe(atStep: 0, distribution: .uniform)])
+    }
+
+    func testSD3IsLogitNormalWithShift3() throws {
+        let schedule = try example("sd3-logit-normal-shift3.yaml").schedule
+        XCTAssertEqual(schedule.keyframes, [Keyframe(atStep: 0, distribution: .logitNormal(mean: 0, std: 1), shift: .fixed(3))])
+        // The median moves from 1/2 to 3·0.5/(1 + 2·0.5) = 0.75.
+        XCTAssertEqual(schedule.distribution(atStep: 0).quantile(0.5), 0.75, accuracy: 1e-12)
+    }
+
+    func testFluxShiftFollowsTheLatentSize() throws {
+        let schedule = try example("flux-sequence-shift.yaml").schedule
+        XCTAssertTrue(schedule.usesLatentShape)
+        let median1024 = schedule.distribution(atStep: 0, latentShape: [1, 16, 128, 128]).quantile(0.5)
+        let shift = exp(1.15)
+        XCTAssertEqual(median1024, shift * 0.5 / (1 + (shift - 1) * 0.5), accuracy: 1e-9)
+        let median512 = schedule.distribution(atStep: 0, latentShape: [1, 16, 64, 64]).quantile(0.5)
+        XCTAssertEqual(median512, exp(0.63) / (1 + exp(0.63)), accuracy: 1e-9)
+    }
+
+    func testCoarseToFineMovesFromNoiseToDetail() throws {
+        let schedule = try example("coarse-to-fine.yaml").schedule
+        XCTAssertEqual(schedule.interpolation, .cosine)
+        let medians = [0, 5000, 10000, 20000, 30000].map { schedule.distribution(atStep: $0).quantile(0.5) }
+        XCTAssertEqual(medians, medians.sorted(by: >), "the median sigma falls over training")
+        XCTAssertEqual(medians.last!, 0.5, accuracy: 1e-9)
+    }
+
+    func testAdaptiveTurnsOnFeedbackAndStratification() throws {
+        let config = try example("adaptive.yaml")
+        XCTAssertEqual(config.steps.source, .feedback)
+        XCTAssertEqual(config.feedback.endpoint, "tcp://127.0.0.1:5557")
+        XCTAssertEqual(config.feedback.pattern, .pull)
+        XCTAssertTrue(config.stratified)
+        XCTAssertEqual(config.adaptive, AdaptiveSettings(enabled: true, bins: 20, history: 10, mix: 0.5, uniformFloor: 0.01))
+    }
+}
