@@ -32,8 +32,10 @@ test: deps
 demo: build
 	@scripts/demo.sh $(BIN)
 
+# The kernel beside numpy and memcpy, then the pipeline beside a plain ZeroMQ relay (about 5 minutes).
 bench: build
-	$(BIN) bench
+	$(BIN) bench kernel
+	$(BIN) bench pipeline
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/noised

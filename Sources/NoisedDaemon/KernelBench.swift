@@ -2,7 +2,8 @@ import Foundation
 import NoiseKernel
 
 /// `noised bench`: throughput of the fused noising kernel per dtype pair and worker count, next to
-/// a memcpy moving the same bytes (read z_0, write z_t and eps) on the same threads.
+/// a memcpy moving the same bytes (read z_0, write z_t and eps) on the same threads and, when
+/// `numpy` is set, numpy noising the same tensor on one thread.
 public struct KernelBench: Sendable {
     public struct Options: Sendable {
         /// Batch shape; the first dimension is the sample count. Default: a Mochi-shaped latent batch.
@@ -11,6 +12,8 @@ public struct KernelBench: Sendable {
         public var typePairs: [(input: ElementType, output: ElementType)] = [(.f32, .f32), (.bf16, .bf16), (.f16, .f16)]
         public var secondsPerCase: Double = 1
         public var seed: UInt64 = 0x6E6F_6973_6564
+        /// numpy's rate for each dtype whose input and output types are equal; nil skips it.
+        public var numpy: NumpyComparison?
 
         public init() {}
     }
@@ -24,7 +27,11 @@ public struct KernelBench: Sendable {
         /// Median over repeats, 10^9 elements per second.
         public var kernelGelemPerSecond: Double
         public var memcpyGelemPerSecond: Double
+        /// numpy on one thread, same tensor and dtype (median over repeats); nil when not measured.
+        public var numpyGelemPerSecond: Double?
         public var kernelToMemcpy: Double { kernelGelemPerSecond / memcpyGelemPerSecond }
+        /// The kernel's rate per worker over numpy's single-threaded rate.
+        public var kernelPerCoreToNumpy: Double? { numpyGelemPerSecond.map { kernelGelemPerSecond / Double(workers) / $0 } }
     }
 
     public var options: Options
@@ -45,6 +52,17 @@ public struct KernelBench: Sendable {
             defer { pool.shutdown() }
             for pair in options.typePairs {
                 rows.append(measure(input: pair.input, output: pair.output, pool: pool))
+            }
+        }
+        if let numpy = options.numpy {
+            // After the kernel cases, so the two never compete for the cores.
+            var dtypes: [String] = []
+            for pair in options.typePairs where pair.input == pair.output && !dtypes.contains(pair.input.rawValue) {
+                dtypes.append(pair.input.rawValue)
+            }
+            let rates = dtypes.isEmpty ? [:] : try numpy.run(shape: options.shape, dtypes: dtypes, seconds: options.secondsPerCase)
+            for index in rows.indices where rows[index].input == rows[index].output {
+                rows[index].numpyGelemPerSecond = rates[rows[index].input]
             }
         }
         return rows
@@ -91,14 +109,20 @@ public struct KernelBench: Sendable {
     }
 
     public static func renderTable(_ rows: [Row]) -> String {
-        var lines = ["input  output  workers  kernel Gelem/s  memcpy Gelem/s  kernel/memcpy"]
+        let withNumpy = rows.contains { $0.numpyGelemPerSecond != nil }
+        var lines = ["input  output  workers  kernel Gelem/s  memcpy Gelem/s  kernel/memcpy"
+            + (withNumpy ? "  numpy Gelem/s (1 thread)  kernel/numpy per core" : "")]
         for row in rows {
-            lines.append(
-                row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
-                    + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
-                    + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
-                    + String(format: "%-16.3f%-16.3f%.3f", row.kernelGelemPerSecond, row.memcpyGelemPerSecond,
-                             row.kernelToMemcpy))
+            var line = row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
+                + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
+                + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
+                + String(format: "%-16.3f%-16.3f%-15.3f", row.kernelGelemPerSecond, row.memcpyGelemPerSecond, row.kernelToMemcpy)
+            if withNumpy, let numpy = row.numpyGelemPerSecond, let ratio = row.kernelPerCoreToNumpy {
+                line += String(format: "%-26.3f%.1f", numpy, ratio)
+            } else if withNumpy {
+                line += "n/a"
+            }
+            lines.append(line.trimmingCharacters(in: .whitespaces))
         }
         return lines.joined(separator: "\n") + "\n"
     }

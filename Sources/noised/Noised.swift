@@ -47,31 +47,95 @@ struct CheckConfig: ParsableCommand {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Kernel throughput per dtype and worker count, beside a memcpy of the same bytes.")
+        abstract: "Measure the kernel (default) or the whole pipeline beside a plain ZeroMQ relay.",
+        subcommands: [Kernel.self, Pipeline.self], defaultSubcommand: Kernel.self)
 
-    @Option(help: "Batch shape, batch first (default: Mochi-shaped).") var shape = "2,12,28,60,106"
-    @Option(help: "Worker counts to measure.") var workers = "1,2"
-    @Option(help: "Dtype pairs IN:OUT to measure.") var dtypes = "f32:f32,bf16:bf16,f16:f16"
-    @Option(help: "Seconds per case.") var seconds = 1.0
-    @Flag(help: "Print JSON instead of a table.") var json = false
+    struct Kernel: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Kernel throughput per dtype and worker count, beside a memcpy of the same bytes and numpy.")
 
-    func run() throws {
-        var options = KernelBench.Options()
-        options.shape = try parseShape(shape)
-        options.workerCounts = try workers.split(separator: ",").map {
-            guard let n = Int($0), n >= 1 else { throw ValidationError("--workers must be positive integers, got '\(workers)'") }
-            return n
-        }
-        options.typePairs = try dtypes.split(separator: ",").map { pair in
-            let parts = pair.split(separator: ":").map(String.init)
-            guard parts.count == 2, let i = ElementType(rawValue: parts[0]), let o = ElementType(rawValue: parts[1]) else {
-                throw ValidationError("--dtypes takes IN:OUT pairs of f32, f16, bf16, got '\(pair)'")
+        @Option(help: "Batch shape, batch first (default: Mochi-shaped).") var shape = "2,12,28,60,106"
+        @Option(help: "Worker counts to measure.") var workers = "1,2"
+        @Option(help: "Dtype pairs IN:OUT to measure.") var dtypes = "f32:f32,bf16:bf16,f16:f16"
+        @Option(help: "Seconds per case.") var seconds = 1.0
+        @Flag(help: "Skip numpy's noising of the same tensor.") var noNumpy = false
+        @Option(help: "The Python that runs the numpy comparison.") var python = "python3"
+        @Option(help: "scripts/bench-numpy.py (default: found beside the working directory or the binary).")
+        var numpyScript: String?
+        @Flag(help: "Print JSON instead of a table.") var json = false
+
+        func run() throws {
+            var options = KernelBench.Options()
+            options.shape = try parseShape(shape)
+            options.workerCounts = try workers.split(separator: ",").map {
+                guard let n = Int($0), n >= 1 else { throw ValidationError("--workers must be positive integers, got '\(workers)'") }
+                return n
             }
-            return (i, o)
+            options.typePairs = try dtypes.split(separator: ",").map { pair in
+                let parts = pair.split(separator: ":").map(String.init)
+                guard parts.count == 2, let i = ElementType(rawValue: parts[0]), let o = ElementType(rawValue: parts[1]) else {
+                    throw ValidationError("--dtypes takes IN:OUT pairs of f32, f16, bf16, got '\(pair)'")
+                }
+                return (i, o)
+            }
+            options.secondsPerCase = seconds
+            var note: String?
+            if !noNumpy {
+                switch NumpyComparison.locate(python: python, script: numpyScript) {
+                case .success(let numpy): options.numpy = numpy
+                case .failure(let reason): note = reason.description
+                }
+            }
+            let rows = try KernelBench(options: options).run()
+            print(json ? try KernelBench.renderJSON(rows) : KernelBench.renderTable(rows))
+            if let note { FileHandle.standardError.write(Data("noised bench: \(note)\n".utf8)) }
         }
-        options.secondsPerCase = seconds
-        let rows = try KernelBench(options: options).run()
-        print(json ? try KernelBench.renderJSON(rows) : KernelBench.renderTable(rows))
+    }
+
+    struct Pipeline: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Producer → noised → consumer on loopback, beside a plain ZeroMQ relay moving the same bytes.")
+
+        @Flag(help: "A smoke run: 256 KiB only, short phases.") var quick = false
+        @Option(help: "Measured seconds per case (after the warm-up).") var duration: Double?
+        @Option(help: "Warm-up seconds per case.") var warmup: Double?
+        @Option(help: "Bytes of z_0 per message, e.g. 256K,4M,32M,128M.") var sizes: String?
+        @Option(help: "Transports: ipc, tcp.") var transports = "ipc,tcp"
+        @Option(help: "Latent dtypes: f32, f16, bf16.") var dtypes = "f32,bf16"
+        @Option(help: "The daemon's kernel workers.") var workers = 2
+        @Option(help: "Input and output high-water marks (daemon, relay and bench sockets).") var hwm = 4
+        @Option(help: "Seconds the daemon sits without input for the idle CPU figure.") var idleSeconds: Double?
+        @Option(help: "The noised binary to start (default: this one).") var daemon: String?
+        @Flag(help: "Print JSON instead of tables.") var json = false
+
+        func run() throws {
+            let binary = try daemon ?? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            var options = quick ? PipelineBench.Options.quick(daemonBinary: binary) : PipelineBench.Options(daemonBinary: binary)
+            if let duration { options.secondsPerCase = duration }
+            if let warmup { options.warmupSeconds = warmup }
+            if let idleSeconds { options.idleSeconds = idleSeconds }
+            if let sizes { options.sizes = try sizes.split(separator: ",").map { try PipelineBench.parseSize(String($0)) } }
+            options.transports = try transports.split(separator: ",").map {
+                guard let transport = PipelineBench.Transport(rawValue: String($0)) else {
+                    throw ValidationError("--transports takes ipc and tcp, got '\($0)'")
+                }
+                return transport
+            }
+            options.dtypes = try dtypes.split(separator: ",").map {
+                guard let type = ElementType(rawValue: String($0)) else { throw ValidationError("--dtypes takes f32, f16 and bf16, got '\($0)'") }
+                return type
+            }
+            options.workers = workers
+            options.highWaterMark = hwm
+            let bench = PipelineBench(options: options) { FileHandle.standardError.write(Data("noised bench: \($0)\n".utf8)) }
+            do {
+                let report = try bench.run()
+                print(json ? try PipelineBench.renderJSON(report) : PipelineBench.renderTable(report), terminator: "")
+            } catch let error as BenchError {
+                FileHandle.standardError.write(Data("noised bench: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
     }
 }
 

@@ -1,0 +1,129 @@
+import Foundation
+import NoiseKernel
+import Safetensors
+import Synchronization
+
+/// The send time a bench message carries: 20 ASCII digits of CLOCK_MONOTONIC nanoseconds in the
+/// `bench.sent_ns` metadata value. The daemon copies input metadata to its output, so the consumer
+/// reads the producer's send time from the noised message; the relay copies the digits across.
+package enum SendStamp {
+    package static let key = "bench.sent_ns"
+    package static let width = 20
+    static let placeholder = String(repeating: "0", count: width)
+    private static let needle = Array("\"\(key)\":\"".utf8)
+
+    /// Offset of the stamp's digits in a safetensors message, searching only its header.
+    package static func offset(in message: UnsafeRawBufferPointer) -> Int? {
+        guard message.count >= 8 else { return nil }
+        let headerEnd = min(message.count, 8 + Int(clamping: message.loadUnaligned(as: UInt64.self).littleEndian))
+        let last = headerEnd - needle.count - width
+        guard last >= 8 else { return nil }
+        search: for start in 8...last {
+            for (i, byte) in needle.enumerated() where message[start + i] != byte { continue search }
+            return start + needle.count
+        }
+        return nil
+    }
+
+    package static func write(_ nanoseconds: UInt64, to base: UnsafeMutableRawPointer, at offset: Int) {
+        var value = nanoseconds
+        for i in stride(from: width - 1, through: 0, by: -1) {
+            base.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: offset + i, as: UInt8.self)
+            value /= 10
+        }
+    }
+
+    package static func read(_ message: UnsafeRawBufferPointer, at offset: Int) -> UInt64? {
+        guard offset >= 0, offset + width <= message.count else { return nil }
+        var value: UInt64 = 0
+        for i in 0..<width {
+            let digit = message[offset + i] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value &* 10 &+ UInt64(digit)
+        }
+        return value
+    }
+}
+
+/// The messages of one pipeline bench case, built once: what the producer sends (a latent batch)
+/// and what the relay sends per batch (the size of noised's output: z_t, ε, σ, noise ids, header).
+package struct BenchMessages: Sendable {
+    package let input: MessageTemplate
+    package let relayOutput: MessageTemplate
+    /// Bytes of z_0 in one input message.
+    package let latentBytes: Int
+
+    /// A batch of `samples` rows of z_0 totalling `latentBytes` bytes of `dtype`.
+    package init(latentBytes: Int, dtype: ElementType, samples: Int = 2) throws {
+        let elements = latentBytes / dtype.byteCount
+        guard latentBytes > 0, latentBytes % (dtype.byteCount * samples) == 0 else {
+            throw BenchError("message size \(latentBytes) bytes is not a positive multiple of \(samples) \(dtype.rawValue) samples")
+        }
+        self.latentBytes = latentBytes
+        let shape = [samples, elements / samples]
+        let metadata = [SendStamp.key: SendStamp.placeholder, "source": "noised bench"]
+        input = try MessageTemplate(
+            entries: [.init(name: "latents", dtype: dtype.dtype, shape: shape)], metadata: metadata
+        ) { data in
+            // Finite values spread over [-2, 2): the daemon's non-finite check passes them.
+            for index in 0..<elements { dtype.store(Float(index % 4093) / 1024 - 2, to: data, at: index) }
+        }
+        var outputMetadata = metadata
+        for key in ["noised.protocol", "noised.seed", "noised.seq", "noised.step"] { outputMetadata[key] = "0000000000" }
+        relayOutput = try MessageTemplate(
+            entries: [
+                .init(name: "z_t", dtype: dtype.dtype, shape: shape), .init(name: "eps", dtype: dtype.dtype, shape: shape),
+                .init(name: "noise_id", dtype: .U64, shape: [samples]), .init(name: "sigma", dtype: .F32, shape: [samples]),
+            ],
+            metadata: outputMetadata
+        ) { data in data.initializeMemory(as: UInt8.self, repeating: 0x3F, count: 2 * latentBytes) }
+    }
+}
+
+/// One safetensors message's bytes and where its send stamp lives.
+package final class MessageTemplate: @unchecked Sendable {
+    package let bytes: UnsafeMutableRawBufferPointer
+    package let stampOffset: Int
+
+    init(entries: [SafetensorsLayout.Entry], metadata: [String: String],
+         fillData: (UnsafeMutableRawPointer) -> Void) throws {
+        let layout = try SafetensorsLayout(entries: entries, metadata: metadata)
+        bytes = .allocate(byteCount: layout.byteCount, alignment: 64)
+        bytes.copyBytes(from: layout.header)
+        fillData(bytes.baseAddress! + layout.header.count)
+        guard let offset = SendStamp.offset(in: UnsafeRawBufferPointer(bytes)) else {
+            bytes.deallocate()
+            throw BenchError("bench message header lacks its \(SendStamp.key) stamp")
+        }
+        stampOffset = offset
+    }
+
+    deinit { bytes.deallocate() }
+
+    package var count: Int { bytes.count }
+}
+
+/// Copies of one template, each filled once and reused, so that a bench sender hands ZeroMQ a
+/// ready buffer per message (zero-copy, as the daemon does) instead of a fresh allocation.
+final class PrefilledBuffers: @unchecked Sendable {
+    struct Address: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
+
+    let template: MessageTemplate
+    private let idle = Mutex<[Address]>([])
+    private let owned = Mutex<[Address]>([])
+
+    init(_ template: MessageTemplate) { self.template = template }
+
+    deinit { owned.withLock { $0.forEach { $0.pointer.deallocate() } } }
+
+    func take() -> Address {
+        if let reused = idle.withLock({ $0.popLast() }) { return reused }
+        let fresh = Address(pointer: .allocate(byteCount: template.count, alignment: 64))
+        fresh.pointer.copyMemory(from: template.bytes.baseAddress!, byteCount: template.count)
+        owned.withLock { $0.append(fresh) }
+        return fresh
+    }
+
+    /// Safe from ZeroMQ's I/O thread.
+    func recycle(_ address: Address) { idle.withLock { $0.append(address) } }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Synchronization
+import ZeroMQ
+
+/// A flag one thread raises and others poll.
+final class StopFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+    func raise() { raised.store(true, ordering: .releasing) }
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
+}
+
+/// A thread whose result (or error) is collected with `join`.
+final class BenchThread<Value: Sendable>: Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    private let outcome = Mutex<Result<Value, any Error>?>(nil)
+
+    init(name: String, _ body: @escaping @Sendable () throws -> Value) {
+        let thread = Thread { [self] in
+            let result = Result { try body() }
+            outcome.withLock { $0 = result }
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func join() throws -> Value {
+        finished.wait()
+        return try outcome.withLock { $0! }.get()
+    }
+}
+
+/// The two ends of a bench pipeline in this process: a producer PUSHing latent batches into the
+/// system under test (noised or the relay) and a consumer PULLing what comes out.
+final class BenchTraffic: @unchecked Sendable {
+    /// What the consumer saw of one saturated run: arrival time and end-to-end latency per message.
+    struct Arrivals: Sendable {
+        var times: [UInt64] = []
+        var latencies: [UInt64] = []
+        /// Messages without a readable send stamp (should stay 0).
+        var unstamped = 0
+    }
+
+    private let context: ZMQContext
+    private let producer: ZMQSocket
+    private let consumer: ZMQSocket
+    private let buffers: PrefilledBuffers
+    private static let pollMilliseconds: Int32 = 100
+
+    init(input: String, output: String, messages: BenchMessages, highWaterMark: Int32) throws {
+        context = try ZMQContext()
+        producer = try ZMQSocket(context, type: .push)
+        consumer = try ZMQSocket(context, type: .pull)
+        for socket in [producer, consumer] {
+            try socket.setLinger(milliseconds: 0)
+            try socket.setHighWaterMarks(send: highWaterMark, receive: highWaterMark)
+            try socket.setTimeouts(send: Self.pollMilliseconds, receive: Self.pollMilliseconds)
+        }
+        try producer.connect(input)
+        try consumer.connect(output)
+        buffers = PrefilledBuffers(messages.input)
+    }
+
+    func close() {
+        producer.close()
+        consumer.close()
+    }
+
+    /// Sends as fast as the pipeline takes batches until `stop`; returns the count sent.
+    private func produce(until stop: StopFlag) throws -> Int {
+        var sent = 0
+        let stampOffset = buffers.template.stampOffset
+        while !stop.isRaised {
+            let address = buffers.take()
+            let message = try ZMQOutgoingMessage(zeroCopy: address.pointer, count: buffers.template.count) {
+                [buffers] in buffers.recycle(address)
+            }
+            // Stamped again before every retry: a batch enters the pipeline when the send succeeds.
+            repeat {
+                if stop.isRaised { return sent }
+                SendStamp.write(ProcessStats.monotonicNanoseconds(), to: address.pointer, at: stampOffset)
+            } while try !producer.send(message)
+            sent += 1
+        }
+        return sent
+    }
+
+    /// Receives until `stop` is raised and then nothing arrives for `quietNanoseconds`.
+    private func consume(until stop: StopFlag, quietNanoseconds: UInt64) throws -> Arrivals {
+        var arrivals = Arrivals()
+        var lastArrival = ProcessStats.monotonicNanoseconds()
+        while true {
+            if let message = try consumer.receive() {
+                let now = ProcessStats.monotonicNanoseconds()
+                lastArrival = now
+                let bytes = message.bytes
+                if let offset = SendStamp.offset(in: bytes), let sent = SendStamp.read(bytes, at: offset), sent <= now {
+                    arrivals.times.append(now)
+                    arrivals.latencies.append(now - sent)
+                } else {
+                    arrivals.unstamped += 1
+                }
+            } else if stop.isRaised && ProcessStats.monotonicNanoseconds() - lastArrival >= quietNanoseconds {
+                return arrivals
+            }
+        }
+    }
+
+    /// Runs producer and consumer on their own threads for `warmup + seconds`, calling `tick`
+    /// about every 50 ms on this thread, then stops the producer and drains the pipeline. Returns
+    /// the arrivals and the measured window [start, end) in CLOCK_MONOTONIC nanoseconds.
+    func saturate(warmupSeconds: Double, seconds: Double, tick: (_ inWindow: Bool) -> Void)
+        throws -> (arrivals: Arrivals, window: Range<UInt64>) {
+        let stopProducer = StopFlag(), stopConsumer = StopFlag()
+        let consumerThread = BenchThread(name: "bench-consumer") { [self] in
+            try consume(until: stopConsumer, quietNanoseconds: 500_000_000)
+        }
+        let producerThread = BenchThread(name: "bench-producer") { [self] in try produce(until: stopProducer) }
+        let begin = ProcessStats.monotonicNanoseconds()
+        let windowStart = begin + UInt64(warmupSeconds * 1e9)
+        let windowEnd = windowStart + UInt64(seconds * 1e9)
+        while ProcessStats.monotonicNanoseconds() < windowEnd {
+            tick(ProcessStats.monotonicNanoseconds() >= windowStart)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        tick(true)
+        stopProducer.raise()
+        let producerResult = Result { try producerThread.join() }
+        stopConsumer.raise()
+        let arrivals = try consumerThread.join()
+        _ = try producerResult.get()
+        return (arrivals, windowStart..<windowEnd)
+    }
+
+    /// One batch at a time through an idle pipeline: send, wait for it to come out, repeat, for up
+    /// to `maxMessages` or `maxSeconds`. Returns each batch's end-to-end latency in seconds.
+    func lockstep(maxMessages: Int, maxSeconds: Double) throws -> [Double] {
+        let deadline = ProcessStats.monotonicNanoseconds() + UInt64(maxSeconds * 1e9)
+        var latencies: [Double] = []
+        while latencies.count < maxMessages && (latencies.count < 3 || ProcessStats.monotonicNanoseconds() < deadline) {
+            let address = buffers.take()
+            SendStamp.write(ProcessStats.monotonicNanoseconds(), to: address.pointer, at: buffers.template.stampOffset)
+            let message = try ZMQOutgoingMessage(zeroCopy: address.pointer, count: buffers.template.count) {
+                [buffers] in buffers.recycle(address)
+            }
+            let giveUp = ProcessStats.monotonicNanoseconds() + 10_000_000_000
+            while try !producer.send(message) {
+                guard ProcessStats.monotonicNanoseconds() < giveUp else { throw BenchError("the pipeline took no batch for 10 s") }
+            }
+            var received: ZMQMessage?
+            while received == nil {
+                received = try consumer.receive()
+                guard received != nil || ProcessStats.monotonicNanoseconds() < giveUp else {
+                    throw BenchError("no batch came out of the pipeline within 10 s of sending one")
+                }
+            }
+            let now = ProcessStats.monotonicNanoseconds()
+            let bytes = received!.bytes
+            guard let offset = SendStamp.offset(in: bytes), let sent = SendStamp.read(bytes, at: offset), sent <= now else {
+                throw BenchError("a batch came out without its \(SendStamp.key) stamp")
+            }
+            latencies.append(Double(now - sent) / 1e9)
+        }
+        return latencies
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+import NoiseKernel
+
+/// `noised bench pipeline`: producer → noised → consumer on loopback, beside a plain ZeroMQ relay
+/// moving the same bytes between the same producer and consumer, per transport, dtype and size.
+///
+/// Each case starts a fresh `noised run` child (so its memory is the case's alone), saturates it
+/// for a warm-up plus `secondsPerCase`, then sends batches one at a time through the idle pipeline
+/// for latency; then does the same with the relay. Throughput counts the batches the consumer
+/// received inside the measured window.
+public struct PipelineBench {
+    public enum Transport: String, Sendable, Codable, CaseIterable { case ipc, tcp }
+
+    public struct Options: Sendable {
+        /// The noised executable to start (normally this process's own).
+        public var daemonBinary: String
+        public var transports: [Transport] = [.ipc, .tcp]
+        public var dtypes: [ElementType] = [.f32, .bf16]
+        /// Bytes of z_0 per message.
+        public var sizes: [Int] = [256 << 10, 4 << 20, 32 << 20, 128 << 20]
+        public var warmupSeconds = 1.0
+        public var secondsPerCase = 3.0
+        /// One-at-a-time batches for the idle-queue latency, bounded by count and time.
+        public var lockstepMessages = 30
+        public var lockstepSeconds = 1.5
+        /// How long the daemon sits without input for the idle CPU figure.
+        public var idleSeconds = 3.0
+        public var workers = 2
+        /// Input and output high-water marks of the daemon, and of the relay's and bench's sockets.
+        public var highWaterMark = 4
+
+        public init(daemonBinary: String) { self.daemonBinary = daemonBinary }
+
+        /// A smoke run: the smallest size, short phases.
+        public static func quick(daemonBinary: String) -> Options {
+            var options = Options(daemonBinary: daemonBinary)
+            options.sizes = [256 << 10]
+            options.warmupSeconds = 0.2
+            options.secondsPerCase = 0.5
+            options.lockstepMessages = 5
+            options.lockstepSeconds = 0.5
+            options.idleSeconds = 1
+            return options
+        }
+    }
+
+    public struct Throughput: Sendable, Codable, Equatable {
+        /// 10^9 bytes of z_0 per second.
+        public var gigabytesPerSecond: Double
+        public var messagesPerSecond: Double
+        public var messages: Int
+
+        package init(gigabytesPerSecond: Double, messagesPerSecond: Double, messages: Int) {
+            self.gigabytesPerSecond = gigabytesPerSecond
+            self.messagesPerSecond = messagesPerSecond
+            self.messages = messages
+        }
+    }
+
+    public struct Row: Sendable, Codable, Equatable {
+        public var transport: Transport
+        public var dtype: String
+        public var latentBytes: Int
+        public var noised: Throughput
+        public var relay: Throughput
+        public var noisedToRelay: Double { relay.gigabytesPerSecond > 0 ? noised.gigabytesPerSecond / relay.gigabytesPerSecond : 0 }
+        /// End to end (producer's send → consumer's receive), one batch at a time.
+        public var noisedIdleLatency: LatencySummary?
+        public var relayIdleLatency: LatencySummary?
+        /// End to end while saturated: mostly time spent waiting in full queues.
+        public var noisedLoadedLatency: LatencySummary?
+        /// The daemon's own arrival → send and kernel times (its metrics histograms), one batch at a
+        /// time; nil when the daemon serves no such metrics.
+        public var daemonArrivalToSend: LatencySummary?
+        public var daemonKernel: LatencySummary?
+        public var residentPeakBytes: Int
+        /// Resident memory at the end of the measured window minus at its middle.
+        public var residentGrowthBytes: Int
+        /// (input HWM + output HWM + workers + 2) × largest message + 64 MiB.
+        public var residentBoundBytes: Int
+        /// The daemon's user + system CPU seconds per 10^9 bytes of z_0.
+        public var cpuSecondsPerGigabyte: Double?
+
+        package init(transport: Transport, dtype: String, latentBytes: Int, noised: Throughput, relay: Throughput,
+                     noisedIdleLatency: LatencySummary?, relayIdleLatency: LatencySummary?,
+                     noisedLoadedLatency: LatencySummary?, daemonArrivalToSend: LatencySummary?,
+                     daemonKernel: LatencySummary?, residentPeakBytes: Int, residentGrowthBytes: Int,
+                     residentBoundBytes: Int, cpuSecondsPerGigabyte: Double?) {
+            self.transport = transport
+            self.dtype = dtype
+            self.latentBytes = latentBytes
+            self.noised = noised
+            self.relay = relay
+            self.noisedIdleLatency = noisedIdleLatency
+            self.relayIdleLatency = relayIdleLatency
+            self.noisedLoadedLatency = noisedLoadedLatency
+            self.daemonArrivalToSend = daemonArrivalToSend
+            self.daemonKernel = daemonKernel
+            self.residentPeakBytes = residentPeakBytes
+            self.residentGrowthBytes = residentGrowthBytes
+            self.residentBoundBytes = residentBoundBytes
+            self.cpuSecondsPerGigabyte = cpuSecondsPerGigabyte
+        }
+    }
+
+    public struct Idle: Sendable, Codable, Equatable {
+        public var seconds: Double
+        public var cpuSeconds: Double
+        public var fractionOfCore: Double { seconds > 0 ? cpuSeconds / seconds : 0 }
+
+        package init(seconds: Double, cpuSeconds: Double) {
+            self.seconds = seconds
+            self.cpuSeconds = cpuSeconds
+        }
+    }
+
+    public struct Report: Sendable, Codable, Equatable {
+        public var rows: [Row] = []
+        public var idle: Idle?
+
+        package init(rows: [Row] = [], idle: Idle? = nil) {
+            self.rows = rows
+            self.idle = idle
+        }
+    }
+
+    public let options: Options
+    private let progress: (String) -> Void
+
+    public init(options: Options, progress: @escaping (String) -> Void = { _ in }) {
+        self.options = options
+        self.progress = progress
+    }
+
+    public func run() throws -> Report {
+        try validate()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("noised-bench-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var report = Report()
+        var caseNumber = 0
+        for transport in options.transports {
+            for dtype in options.dtypes {
+                for size in options.sizes {
+                    caseNumber += 1
+                    progress("case \(caseNumber): \(transport.rawValue) \(dtype.rawValue) \(Self.formatSize(size))")
+                    let measureIdle = report.idle == nil
+                    let (row, idle) = try measure(transport, dtype, size, directory: directory, name: "case\(caseNumber)",
+                                                  measureIdle: measureIdle)
+                    report.rows.append(row)
+                    if measureIdle { report.idle = idle }
+                }
+            }
+        }
+        return report
+    }
+
+    private func validate() throws {
+        guard FileManager.default.isExecutableFile(atPath: options.daemonBinary) else {
+            throw BenchError("the daemon binary \(options.daemonBinary) is not an executable file")
+        }
+        guard options.secondsPerCase > 0, options.warmupSeconds >= 0, options.idleSeconds >= 0, options.lockstepSeconds >= 0 else {
+            throw BenchError("bench durations must be positive (case \(options.secondsPerCase) s, warm-up \(options.warmupSeconds) s)")
+        }
+        guard options.workers >= 1, options.highWaterMark >= 1, options.lockstepMessages >= 1 else {
+            throw BenchError("workers (\(options.workers)), high-water mark (\(options.highWaterMark)) and lockstep messages (\(options.lockstepMessages)) must be at least 1")
+        }
+        guard !options.transports.isEmpty, !options.dtypes.isEmpty, !options.sizes.isEmpty else {
+            throw BenchError("the pipeline bench needs at least one transport, dtype and size")
+        }
+    }
+
+    private func endpoints(_ transport: Transport, directory: String, name: String) throws -> (input: String, output: String) {
+        switch transport {
+        case .ipc: ("ipc://\(directory)/\(name)-in", "ipc://\(directory)/\(name)-out")
+        case .tcp: ("tcp://127.0.0.1:\(try ProcessStats.freeLoopbackPort())", "tcp://127.0.0.1:\(try ProcessStats.freeLoopbackPort())")
+        }
+    }
+
+    private func measure(_ transport: Transport, _ dtype: ElementType, _ size: Int, directory: String, name: String,
+                         measureIdle: Bool) throws -> (Row, Idle?) {
+        let messages = try BenchMessages(latentBytes: size, dtype: dtype)
+        let hwm = Int32(clamping: options.highWaterMark)
+
+        // noised
+        let daemonEnds = try endpoints(transport, directory: directory, name: name + "-noised")
+        let metricsPort = try ProcessStats.freeLoopbackPort()
+        let daemon = try BenchDaemon(
+            binary: options.daemonBinary,
+            settings: .init(input: daemonEnds.input, output: daemonEnds.output, workers: options.workers,
+                            highWaterMark: options.highWaterMark, metricsPort: metricsPort),
+            directory: directory, name: name)
+        defer { daemon.stop() }
+        let traffic = try BenchTraffic(input: daemonEnds.input, output: daemonEnds.output, messages: messages, highWaterMark: hwm)
+        defer { traffic.close() }
+        var resident: [(time: UInt64, bytes: Int)] = []
+        var cpu: (first: (time: UInt64, seconds: Double)?, last: (time: UInt64, seconds: Double)?) = (nil, nil)
+        let (arrivals, window) = try traffic.saturate(warmupSeconds: options.warmupSeconds, seconds: options.secondsPerCase) { inWindow in
+            let now = ProcessStats.monotonicNanoseconds()
+            if let bytes = ProcessStats.residentBytes(pid: daemon.pid) { resident.append((now, bytes)) }
+            if inWindow, let seconds = ProcessStats.cpuSeconds(pid: daemon.pid) {
+                if cpu.first == nil { cpu.first = (now, seconds) } else { cpu.last = (now, seconds) }
+            }
+        }
+        guard arrivals.unstamped == 0 else { throw BenchError("\(arrivals.unstamped) noised batches lost their send stamp") }
+        let noised = throughput(arrivals, window: window, latentBytes: size)
+        let scrapeBefore = DaemonMetrics.scrape(port: metricsPort)
+        let noisedIdle = try traffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
+        let scrapeAfter = DaemonMetrics.scrape(port: metricsPort)
+        let idle = measureIdle ? idleCPU(pid: daemon.pid) : nil
+        traffic.close()
+        daemon.stop()
+
+        // The relay, between a fresh producer and consumer.
+        let relayEnds = try endpoints(transport, directory: directory, name: name + "-relay")
+        let relay = try BenchRelay(input: relayEnds.input, output: relayEnds.output, messages: messages, highWaterMark: hwm)
+        let relayTraffic = try BenchTraffic(input: relayEnds.input, output: relayEnds.output, messages: messages, highWaterMark: hwm)
+        defer { relayTraffic.close() }
+        let relayRun = try relayTraffic.saturate(warmupSeconds: options.warmupSeconds, seconds: options.secondsPerCase) { _ in }
+        let relayIdle = try relayTraffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
+        relayTraffic.close()
+        _ = try relay.finish()
+
+        let largestMessage = max(messages.input.count, messages.relayOutput.count)
+        var cpuPerGigabyte: Double?
+        if let first = cpu.first, let last = cpu.last, last.time > first.time, noised.gigabytesPerSecond > 0 {
+            let cores = (last.seconds - first.seconds) / (Double(last.time - first.time) / 1e9)
+            cpuPerGigabyte = cores / noised.gigabytesPerSecond
+        }
+        let row = Row(
+            transport: transport, dtype: dtype.rawValue, latentBytes: size,
+            noised: noised, relay: throughput(relayRun.arrivals, window: relayRun.window, latentBytes: size),
+            noisedIdleLatency: LatencySummary(samples: noisedIdle),
+            relayIdleLatency: LatencySummary(samples: relayIdle),
+            noisedLoadedLatency: LatencySummary(samples: zip(arrivals.times, arrivals.latencies)
+                .filter { window.contains($0.0) }.map { Double($0.1) / 1e9 }),
+            daemonArrivalToSend: DaemonMetrics.histogram(DaemonMetrics.endToEnd, before: scrapeBefore, after: scrapeAfter),
+            daemonKernel: DaemonMetrics.histogram(DaemonMetrics.kernel, before: scrapeBefore, after: scrapeAfter),
+            residentPeakBytes: resident.map(\.bytes).max() ?? 0,
+            residentGrowthBytes: Self.lastHalfGrowth(resident, window: window),
+            residentBoundBytes: (2 * options.highWaterMark + options.workers + 2) * largestMessage + (64 << 20),
+            cpuSecondsPerGigabyte: cpuPerGigabyte)
+        return (row, idle)
+    }
+
+    private func throughput(_ arrivals: BenchTraffic.Arrivals, window: Range<UInt64>, latentBytes: Int) -> Throughput {
+        let count = arrivals.times.lazy.filter { window.contains($0) }.count
+        let seconds = Double(window.count) / 1e9
+        return Throughput(gigabytesPerSecond: Double(count * latentBytes) / seconds / 1e9,
+                          messagesPerSecond: Double(count) / seconds, messages: count)
+    }
+
+    /// The daemon's CPU while it has no input, after a short settle.
+    private func idleCPU(pid: Int32) -> Idle? {
+        Thread.sleep(forTimeInterval: 0.5)
+        let start = ProcessStats.monotonicNanoseconds()
+        guard let before = ProcessStats.cpuSeconds(pid: pid) else { return nil }
+        Thread.sleep(forTimeInterval: options.idleSeconds)
+        guard let after = ProcessStats.cpuSeconds(pid: pid) else { return nil }
+        return Idle(seconds: Double(ProcessStats.monotonicNanoseconds() - start) / 1e9, cpuSeconds: after - before)
+    }
+
+    /// Resident memory at the last sample minus the first sample in the second half of the window.
+    package static func lastHalfGrowth(_ samples: [(time: UInt64, bytes: Int)], window: Range<UInt64>) -> Int {
+        let middle = window.lowerBound + UInt64(window.count / 2)
+        guard let atMiddle = samples.first(where: { $0.time >= middle }), let last = samples.last else { return 0 }
+        return last.bytes - atMiddle.bytes
+    }
+
+    /// "256K", "4M", "4MiB", "1G" or a byte count.
+    package static func parseSize(_ text: String) throws -> Int {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(suffix: String, shift: Int)] = [("KiB", 10), ("MiB", 20), ("GiB", 30), ("K", 10), ("M", 20), ("G", 30), ("", 0)]
+        for unit in units where trimmed.hasSuffix(unit.suffix) {
+            guard let value = Int(trimmed.dropLast(unit.suffix.count)), value > 0 else { break }
+            return value << unit.shift
+        }
+        throw BenchError("size '\(text)' must be a positive byte count, optionally with K, M or G (KiB, MiB, GiB)")
+    }
+
+    package static func formatSize(_ bytes: Int) -> String {
+        for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift) \(unit)"
+        }
+        return "\(bytes) B"
+    }
+}

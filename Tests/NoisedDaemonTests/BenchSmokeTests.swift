@@ -1,0 +1,86 @@
+import Foundation
+import NoisedDaemon
+import XCTest
+
+/// Runs the benches end to end against the built binary. Timing-free: they check that a run
+/// completes and reports every case, not how fast anything was.
+final class BenchSmokeTests: XCTestCase {
+    /// NOISED_BIN, else the `noised` beside this test bundle (both live in .build/<triple>/<config>).
+    private func noisedBinary() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["NOISED_BIN"] {
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw XCTSkip("NOISED_BIN=\(path) is not an executable file")
+            }
+            return path
+        }
+        let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        var directory = URL(fileURLWithPath: testBinary).deletingLastPathComponent()
+        if directory.lastPathComponent == "Linux" { // .../noisedPackageTests.xctest on some toolchains
+            directory = directory.deletingLastPathComponent()
+        }
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("noised").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw XCTSkip("no noised binary beside \(testBinary); build it (swift build -c release) or set NOISED_BIN")
+    }
+
+    private func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    func testQuickPipelineBenchReportsEveryCaseAndTheIdleLine() throws {
+        let binary = try noisedBinary()
+        let result = try run(binary, ["bench", "pipeline", "--quick"])
+        XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        for transport in ["ipc", "tcp"] {
+            for dtype in ["f32", "bf16"] {
+                let rows = lines.filter { $0.hasPrefix(transport) && $0.split(separator: " ").dropFirst().first.map(String.init) == dtype }
+                // One throughput row and one latency/resources row per case.
+                XCTAssertEqual(rows.count, 2, "\(transport) \(dtype) rows in:\n\(result.output)")
+                for row in rows { XCTAssertTrue(row.contains("256 KiB"), row) }
+                // Both noised and the relay moved batches: their GB/s are numbers above zero.
+                let throughputCells = rows.first?.split(separator: " ").compactMap { Double($0) } ?? []
+                XCTAssertGreaterThan(throughputCells.count, 4, rows.first ?? "")
+                if throughputCells.count > 4 {
+                    XCTAssertGreaterThan(throughputCells[1], 0, "noised GB/s in \(rows[0])")
+                    XCTAssertGreaterThan(throughputCells[3], 0, "relay GB/s in \(rows[0])")
+                }
+            }
+        }
+        XCTAssertTrue(lines.contains { $0.hasPrefix("idle CPU: ") }, result.output)
+    }
+
+    func testKernelBenchPrintsNumpyBesideTheKernelWhenNumpyIsThere() throws {
+        let binary = try noisedBinary()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/bench-numpy.py").path
+        guard case .success = NumpyComparison.locate(script: script) else {
+            throw XCTSkip("python3 cannot import numpy, or \(script) is missing")
+        }
+        let result = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32,bf16:f32",
+                                      "--seconds", "0.05", "--numpy-script", script])
+        XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.contains("kernel/numpy per core") ?? false, result.output)
+        // f32 → f32 has a numpy rate and a ratio; bf16 → f32 is not a noising numpy does the same way.
+        XCTAssertEqual(lines.first { $0.hasPrefix("f32") }?.split(separator: " ").compactMap { Double($0) }.count, 6, result.output)
+        XCTAssertTrue(lines.first { $0.hasPrefix("bf16") }?.hasSuffix("n/a") ?? false, result.output)
+
+        let skipped = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32",
+                                       "--seconds", "0.05", "--no-numpy"])
+        XCTAssertEqual(skipped.status, 0, skipped.error)
+        XCTAssertFalse(skipped.output.contains("numpy"), skipped.output)
+    }
+}

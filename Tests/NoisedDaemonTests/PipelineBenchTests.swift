@@ -1,0 +1,118 @@
+import Foundation
+import NoiseKernel
+import NoisedDaemon
+import XCTest
+
+final class PipelineBenchTests: XCTestCase {
+    func testSendStampIsFoundWrittenAndReadInBothTemplates() throws {
+        let messages = try BenchMessages(latentBytes: 4096, dtype: .bf16)
+        for template in [messages.input, messages.relayOutput] {
+            let bytes = UnsafeRawBufferPointer(template.bytes)
+            XCTAssertEqual(SendStamp.offset(in: bytes), template.stampOffset)
+            XCTAssertEqual(SendStamp.read(bytes, at: template.stampOffset), 0)
+            SendStamp.write(18_446_744_073_709_551_615, to: template.bytes.baseAddress!, at: template.stampOffset)
+            XCTAssertEqual(SendStamp.read(bytes, at: template.stampOffset), UInt64.max)
+            SendStamp.write(1_234_567, to: template.bytes.baseAddress!, at: template.stampOffset)
+            XCTAssertEqual(SendStamp.read(bytes, at: template.stampOffset), 1_234_567)
+        }
+        XCTAssertGreaterThan(messages.relayOutput.count, 2 * 4096)
+        XCTAssertLessThan(messages.input.count, 4096 + 512)
+        [UInt8](repeating: UInt8(ascii: "x"), count: 64).withUnsafeBytes { XCTAssertNil(SendStamp.offset(in: $0)) }
+    }
+
+    func testMessageSizesMustSplitIntoSamples() {
+        XCTAssertThrowsError(try BenchMessages(latentBytes: 6, dtype: .f32)) { error in
+            XCTAssertTrue("\(error)".contains("message size 6 bytes"), "\(error)")
+        }
+    }
+
+    func testSizesParseAndFormat() throws {
+        XCTAssertEqual(try PipelineBench.parseSize("256K"), 256 << 10)
+        XCTAssertEqual(try PipelineBench.parseSize("4MiB"), 4 << 20)
+        XCTAssertEqual(try PipelineBench.parseSize("1G"), 1 << 30)
+        XCTAssertEqual(try PipelineBench.parseSize("4096"), 4096)
+        XCTAssertThrowsError(try PipelineBench.parseSize("4X")) { XCTAssertTrue("\($0)".contains("'4X'")) }
+        XCTAssertThrowsError(try PipelineBench.parseSize("0M"))
+        XCTAssertEqual(PipelineBench.formatSize(128 << 20), "128 MiB")
+        XCTAssertEqual(PipelineBench.formatSize(256 << 10), "256 KiB")
+        XCTAssertEqual(PipelineBench.formatSize(1000), "1000 B")
+    }
+
+    func testProcFilesParse() {
+        let stat = "4242 (noised (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 100 1000 500"
+        XCTAssertEqual(ProcessStats.parseCPUSeconds(stat: stat, ticksPerSecond: 100), 3.0)
+        XCTAssertNil(ProcessStats.parseCPUSeconds(stat: "4242 (noised) S 1", ticksPerSecond: 100))
+        XCTAssertEqual(ProcessStats.parseResidentBytes(status: "Name:\tnoised\nVmRSS:\t   2048 kB\nThreads: 4\n"), 2048 * 1024)
+        XCTAssertNil(ProcessStats.parseResidentBytes(status: "Name:\tnoised\n"))
+        // This process is alive, so its own files parse.
+        XCTAssertNotNil(ProcessStats.residentBytes(pid: getpid()))
+        XCTAssertNotNil(ProcessStats.cpuSeconds(pid: getpid()))
+    }
+
+    func testPrometheusHistogramQuantilesAndDifferences() throws {
+        let before = """
+            # TYPE noised_end_to_end_seconds histogram
+            noised_end_to_end_seconds_bucket{le="0.001"} 10
+            noised_end_to_end_seconds_bucket{le="0.01"} 10
+            noised_end_to_end_seconds_bucket{le="+Inf"} 10
+            noised_end_to_end_seconds_count 10
+            """
+        let after = """
+            noised_end_to_end_seconds_bucket{le="0.001"} 10
+            noised_end_to_end_seconds_bucket{le="0.01"} 110
+            noised_end_to_end_seconds_bucket{le="+Inf"} 110
+            noised_kernel_seconds_bucket{le="0.001"} 4
+            noised_kernel_seconds_bucket{le="+Inf"} 4
+            """
+        let later = try XCTUnwrap(PrometheusHistogram(named: "noised_end_to_end_seconds", in: after))
+        let earlier = try XCTUnwrap(PrometheusHistogram(named: "noised_end_to_end_seconds", in: before))
+        let between = later.subtracting(earlier)
+        XCTAssertEqual(between.total, 100)
+        // All 100 new observations lie in (0.001, 0.01]: the median interpolates to the middle.
+        XCTAssertEqual(try XCTUnwrap(between.quantile(0.5)), 0.0055, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(between.quantile(0.99)), 0.001 + 0.009 * 0.99, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(later.quantile(0.05)), 0.00055, accuracy: 1e-12)
+        XCTAssertNil(PrometheusHistogram(named: "noised_missing_seconds", in: after))
+        XCTAssertNil(PrometheusHistogram(buckets: [(1, 0), (.infinity, 0)]).quantile(0.5))
+        // Observations past the last finite bound report that bound.
+        XCTAssertEqual(PrometheusHistogram(buckets: [(1, 0), (.infinity, 5)]).quantile(0.5), 1)
+    }
+
+    func testLatencySummaryIsNearestRank() throws {
+        let summary = try XCTUnwrap(LatencySummary(samples: (1...100).map(Double.init).reversed()))
+        XCTAssertEqual(summary.p50, 50)
+        XCTAssertEqual(summary.p99, 99)
+        XCTAssertEqual(summary.count, 100)
+        XCTAssertEqual(LatencySummary(samples: [7])?.p99, 7)
+        XCTAssertNil(LatencySummary(samples: []))
+    }
+
+    func testLastHalfGrowthComparesTheEndWithTheMiddle() {
+        let samples: [(time: UInt64, bytes: Int)] = [(0, 100), (40, 300), (50, 400), (80, 450), (100, 460)]
+        XCTAssertEqual(PipelineBench.lastHalfGrowth(samples, window: 0..<100), 60)
+        XCTAssertEqual(PipelineBench.lastHalfGrowth([], window: 0..<100), 0)
+    }
+
+    func testBadOptionsAreRefusedByName() {
+        var options = PipelineBench.Options.quick(daemonBinary: "/nonexistent/noised")
+        XCTAssertThrowsError(try PipelineBench(options: options).run()) { XCTAssertTrue("\($0)".contains("/nonexistent/noised")) }
+        options.daemonBinary = "/bin/sh"
+        options.secondsPerCase = 0
+        XCTAssertThrowsError(try PipelineBench(options: options).run()) { XCTAssertTrue("\($0)".contains("case 0.0 s")) }
+    }
+
+    func testTablesHaveARowPerCase() {
+        let throughput = PipelineBench.Throughput(gigabytesPerSecond: 1, messagesPerSecond: 2, messages: 3)
+        let row = PipelineBench.Row(
+            transport: .ipc, dtype: "f32", latentBytes: 4 << 20, noised: throughput, relay: throughput,
+            noisedIdleLatency: LatencySummary(p50: 0.001, p99: 0.002, count: 5), relayIdleLatency: nil,
+            noisedLoadedLatency: nil, daemonArrivalToSend: nil, daemonKernel: nil,
+            residentPeakBytes: 100 << 20, residentGrowthBytes: 0, residentBoundBytes: 200 << 20, cpuSecondsPerGigabyte: 0.5)
+        let report = PipelineBench.Report(rows: [row, row], idle: PipelineBench.Idle(seconds: 2, cpuSeconds: 0.01))
+        let lines = PipelineBench.renderTable(report).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("ipc") && $0.contains("4 MiB") }.count, 4)
+        XCTAssertTrue(lines.contains { $0.contains("1.000") && $0.hasSuffix("1.00") })
+        XCTAssertTrue(lines.contains { $0.contains("1.00/2.00") && $0.contains("100/200") && $0.hasSuffix("0.500") })
+        XCTAssertTrue(lines.contains { $0.hasPrefix("idle CPU: 0.500 %") })
+    }
+}
