@@ -45,6 +45,8 @@ final class BenchTraffic: @unchecked Sendable {
     private let producer: ZMQSocket
     private let consumer: ZMQSocket
     private let buffers: PrefilledBuffers
+    /// Batches the consumer has received in the current saturated run.
+    private let arrivalCount = Atomic<Int>(0)
     private static let pollMilliseconds: Int32 = 100
 
     init(input: String, output: String, messages: BenchMessages, highWaterMark: Int32) throws {
@@ -85,14 +87,21 @@ final class BenchTraffic: @unchecked Sendable {
         return sent
     }
 
-    /// Receives until `stop` is raised and then nothing arrives for `quietNanoseconds`.
-    private func consume(until stop: StopFlag, quietNanoseconds: UInt64) throws -> Arrivals {
+    /// Receives until `stop` is raised and then nothing arrives for a while: at least
+    /// `minimumQuietNanoseconds` and three times the mean gap between arrivals so far, so that
+    /// the batches still queued in the pipeline come out before the next phase.
+    private func consume(until stop: StopFlag, minimumQuietNanoseconds: UInt64) throws -> Arrivals {
         var arrivals = Arrivals()
         var lastArrival = ProcessStats.monotonicNanoseconds()
+        var quietNanoseconds: UInt64 {
+            guard let first = arrivals.times.first, arrivals.times.count > 1 else { return minimumQuietNanoseconds }
+            return max(minimumQuietNanoseconds, 3 * (lastArrival - first) / UInt64(arrivals.times.count - 1))
+        }
         while true {
             if let message = try consumer.receive() {
                 let now = ProcessStats.monotonicNanoseconds()
                 lastArrival = now
+                arrivalCount.add(1, ordering: .relaxed)
                 let bytes = message.bytes
                 if let offset = SendStamp.offset(in: bytes), let sent = SendStamp.read(bytes, at: offset), sent <= now {
                     arrivals.times.append(now)
@@ -106,22 +115,32 @@ final class BenchTraffic: @unchecked Sendable {
         }
     }
 
-    /// Runs producer and consumer on their own threads for `warmup + seconds`, calling `tick`
-    /// about every 50 ms on this thread, then stops the producer and drains the pipeline. Returns
-    /// the arrivals and the measured window [start, end) in CLOCK_MONOTONIC nanoseconds.
-    func saturate(warmupSeconds: Double, seconds: Double, tick: (_ inWindow: Bool) -> Void)
+    /// Runs producer and consumer on their own threads, calling `tick` about every 50 ms on this
+    /// thread: a warm-up of at least `warmupSeconds` and `warmupMessages` received batches (so
+    /// buffer pools have grown to their working size; bounded at 60 s), then `seconds` measured.
+    /// Then stops the producer and drains the pipeline. Returns the arrivals and the measured
+    /// window [start, end) in CLOCK_MONOTONIC nanoseconds.
+    func saturate(warmupSeconds: Double, warmupMessages: Int, seconds: Double, tick: (_ inWindow: Bool) -> Void)
         throws -> (arrivals: Arrivals, window: Range<UInt64>) {
         let stopProducer = StopFlag(), stopConsumer = StopFlag()
+        arrivalCount.store(0, ordering: .relaxed)
         let consumerThread = BenchThread(name: "bench-consumer") { [self] in
-            try consume(until: stopConsumer, quietNanoseconds: 500_000_000)
+            try consume(until: stopConsumer, minimumQuietNanoseconds: 500_000_000)
         }
         let producerThread = BenchThread(name: "bench-producer") { [self] in try produce(until: stopProducer) }
         let begin = ProcessStats.monotonicNanoseconds()
-        let windowStart = begin + UInt64(warmupSeconds * 1e9)
-        let windowEnd = windowStart + UInt64(seconds * 1e9)
-        while ProcessStats.monotonicNanoseconds() < windowEnd {
-            tick(ProcessStats.monotonicNanoseconds() >= windowStart)
+        let warmupEnd = begin + UInt64(warmupSeconds * 1e9), warmupLimit = begin + 60_000_000_000
+        var now = begin
+        while now < warmupLimit && (now < warmupEnd || arrivalCount.load(ordering: .relaxed) < warmupMessages) {
+            tick(false)
             Thread.sleep(forTimeInterval: 0.05)
+            now = ProcessStats.monotonicNanoseconds()
+        }
+        let windowStart = now, windowEnd = windowStart + UInt64(seconds * 1e9)
+        while now < windowEnd {
+            tick(true)
+            Thread.sleep(forTimeInterval: 0.05)
+            now = ProcessStats.monotonicNanoseconds()
         }
         tick(true)
         stopProducer.raise()
@@ -139,27 +158,25 @@ final class BenchTraffic: @unchecked Sendable {
         var latencies: [Double] = []
         while latencies.count < maxMessages && (latencies.count < 3 || ProcessStats.monotonicNanoseconds() < deadline) {
             let address = buffers.take()
-            SendStamp.write(ProcessStats.monotonicNanoseconds(), to: address.pointer, at: buffers.template.stampOffset)
+            let sent = ProcessStats.monotonicNanoseconds()
+            SendStamp.write(sent, to: address.pointer, at: buffers.template.stampOffset)
             let message = try ZMQOutgoingMessage(zeroCopy: address.pointer, count: buffers.template.count) {
                 [buffers] in buffers.recycle(address)
             }
-            let giveUp = ProcessStats.monotonicNanoseconds() + 10_000_000_000
+            let giveUp = sent + 10_000_000_000
             while try !producer.send(message) {
                 guard ProcessStats.monotonicNanoseconds() < giveUp else { throw BenchError("the pipeline took no batch for 10 s") }
             }
-            var received: ZMQMessage?
-            while received == nil {
-                received = try consumer.receive()
-                guard received != nil || ProcessStats.monotonicNanoseconds() < giveUp else {
-                    throw BenchError("no batch came out of the pipeline within 10 s of sending one")
+            // Batches still in flight from the saturated phase carry older stamps: skip them.
+            while true {
+                if let received = try consumer.receive() {
+                    let bytes = received.bytes
+                    if let offset = SendStamp.offset(in: bytes), SendStamp.read(bytes, at: offset) == sent { break }
+                } else if ProcessStats.monotonicNanoseconds() >= giveUp {
+                    throw BenchError("the batch sent did not come out of the pipeline within 10 s")
                 }
             }
-            let now = ProcessStats.monotonicNanoseconds()
-            let bytes = received!.bytes
-            guard let offset = SendStamp.offset(in: bytes), let sent = SendStamp.read(bytes, at: offset), sent <= now else {
-                throw BenchError("a batch came out without its \(SendStamp.key) stamp")
-            }
-            latencies.append(Double(now - sent) / 1e9)
+            latencies.append(Double(ProcessStats.monotonicNanoseconds() - sent) / 1e9)
         }
         return latencies
     }

@@ -134,6 +134,7 @@ public struct PipelineBench {
 
     public func run() throws -> Report {
         try validate()
+        Self.reuseFreedMemory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("noised-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -181,11 +182,13 @@ public struct PipelineBench {
                          measureIdle: Bool) throws -> (Row, Idle?) {
         let messages = try BenchMessages(latentBytes: size, dtype: dtype)
         let hwm = Int32(clamping: options.highWaterMark)
+        // Enough batches for the daemon's and the relay's buffer pools to reach their working size.
+        let warmupMessages = options.highWaterMark + 2
 
         // noised
         let daemonEnds = try endpoints(transport, directory: directory, name: name + "-noised")
         let metricsPort = try ProcessStats.freeLoopbackPort()
-        let daemon = try BenchDaemon(
+        let daemon = try BenchChild.daemon(
             binary: options.daemonBinary,
             settings: .init(input: daemonEnds.input, output: daemonEnds.output, workers: options.workers,
                             highWaterMark: options.highWaterMark, metricsPort: metricsPort),
@@ -195,7 +198,9 @@ public struct PipelineBench {
         defer { traffic.close() }
         var resident: [(time: UInt64, bytes: Int)] = []
         var cpu: (first: (time: UInt64, seconds: Double)?, last: (time: UInt64, seconds: Double)?) = (nil, nil)
-        let (arrivals, window) = try traffic.saturate(warmupSeconds: options.warmupSeconds, seconds: options.secondsPerCase) { inWindow in
+        let (arrivals, window) = try traffic.saturate(
+            warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: options.secondsPerCase
+        ) { inWindow in
             let now = ProcessStats.monotonicNanoseconds()
             if let bytes = ProcessStats.residentBytes(pid: daemon.pid) { resident.append((now, bytes)) }
             if inWindow, let seconds = ProcessStats.cpuSeconds(pid: daemon.pid) {
@@ -203,7 +208,7 @@ public struct PipelineBench {
             }
         }
         guard arrivals.unstamped == 0 else { throw BenchError("\(arrivals.unstamped) noised batches lost their send stamp") }
-        let noised = throughput(arrivals, window: window, latentBytes: size)
+        let noised = Self.throughput(arrivalTimes: arrivals.times, window: window, latentBytes: size)
         let scrapeBefore = DaemonMetrics.scrape(port: metricsPort)
         let noisedIdle = try traffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
         let scrapeAfter = DaemonMetrics.scrape(port: metricsPort)
@@ -213,13 +218,19 @@ public struct PipelineBench {
 
         // The relay, between a fresh producer and consumer.
         let relayEnds = try endpoints(transport, directory: directory, name: name + "-relay")
-        let relay = try BenchRelay(input: relayEnds.input, output: relayEnds.output, messages: messages, highWaterMark: hwm)
+        let relay = try BenchRelay.start(
+            binary: options.daemonBinary,
+            options: .init(input: relayEnds.input, output: relayEnds.output, latentBytes: size, dtype: dtype,
+                           highWaterMark: options.highWaterMark),
+            logPath: directory + "/\(name)-relay.log")
+        defer { relay.stop() }
         let relayTraffic = try BenchTraffic(input: relayEnds.input, output: relayEnds.output, messages: messages, highWaterMark: hwm)
         defer { relayTraffic.close() }
-        let relayRun = try relayTraffic.saturate(warmupSeconds: options.warmupSeconds, seconds: options.secondsPerCase) { _ in }
+        let relayRun = try relayTraffic.saturate(
+            warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: options.secondsPerCase) { _ in }
         let relayIdle = try relayTraffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
         relayTraffic.close()
-        _ = try relay.finish()
+        relay.stop()
 
         let largestMessage = max(messages.input.count, messages.relayOutput.count)
         var cpuPerGigabyte: Double?
@@ -229,7 +240,7 @@ public struct PipelineBench {
         }
         let row = Row(
             transport: transport, dtype: dtype.rawValue, latentBytes: size,
-            noised: noised, relay: throughput(relayRun.arrivals, window: relayRun.window, latentBytes: size),
+            noised: noised, relay: Self.throughput(arrivalTimes: relayRun.arrivals.times, window: relayRun.window, latentBytes: size),
             noisedIdleLatency: LatencySummary(samples: noisedIdle),
             relayIdleLatency: LatencySummary(samples: relayIdle),
             noisedLoadedLatency: LatencySummary(samples: zip(arrivals.times, arrivals.latencies)
@@ -243,11 +254,27 @@ public struct PipelineBench {
         return (row, idle)
     }
 
-    private func throughput(_ arrivals: BenchTraffic.Arrivals, window: Range<UInt64>, latentBytes: Int) -> Throughput {
-        let count = arrivals.times.lazy.filter { window.contains($0) }.count
-        let seconds = Double(window.count) / 1e9
-        return Throughput(gigabytesPerSecond: Double(count * latentBytes) / seconds / 1e9,
-                          messagesPerSecond: Double(count) / seconds, messages: count)
+    /// Messages per second from the arrivals inside the window: the count of gaps between the
+    /// first and last arrival over their span (exact for slow, large messages, where counting
+    /// whole messages per window would round), or the count over the window when there are few.
+    package static func throughput(arrivalTimes: [UInt64], window: Range<UInt64>, latentBytes: Int) -> Throughput {
+        let inWindow = arrivalTimes.filter { window.contains($0) }
+        var perSecond = Double(inWindow.count) / (Double(window.count) / 1e9)
+        if inWindow.count >= 3, let first = inWindow.first, let last = inWindow.last, last > first {
+            perSecond = Double(inWindow.count - 1) / (Double(last - first) / 1e9)
+        }
+        return Throughput(gigabytesPerSecond: perSecond * Double(latentBytes) / 1e9, messagesPerSecond: perSecond,
+                          messages: inWindow.count)
+    }
+
+    /// Makes glibc serve large blocks from the heap and keep freed ones, so the bench's own
+    /// receives (the consumer's and the relay's) reuse pages instead of mapping and zeroing fresh
+    /// ones per message, which at 32 MiB and beyond would make this process the bottleneck and
+    /// the relay a poor yardstick. The daemon is a separate process with its own allocator settings.
+    static func reuseFreedMemory() {
+        let mmapMax: Int32 = -4, trimThreshold: Int32 = -1 // M_MMAP_MAX, M_TRIM_THRESHOLD of <malloc.h>
+        _ = glibcMallopt(mmapMax, 0)
+        _ = glibcMallopt(trimThreshold, Int32.max)
     }
 
     /// The daemon's CPU while it has no input, after a short settle.
@@ -285,3 +312,7 @@ public struct PipelineBench {
         return "\(bytes) B"
     }
 }
+
+/// glibc's mallopt(3); <malloc.h> is not part of the Glibc module.
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

@@ -1,42 +1,53 @@
 import Foundation
+import NoiseKernel
 import ZeroMQ
 
 /// The pipeline bench's yardstick: a plain ZeroMQ relay that moves the same bytes noised moves but
 /// computes nothing. For every latent batch it PULLs, it PUSHes a ready message the size of
 /// noised's output (z_t + ε + σ + noise ids + header), zero-copy from reused buffers as the daemon
-/// does, carrying the batch's send stamp across. It binds the endpoints noised would bind and runs
-/// on its own thread with its own ZeroMQ context (its own I/O thread, as a separate process has).
-final class BenchRelay: Sendable {
-    private let stop = StopFlag()
-    private let thread: BenchThread<Int>
+/// does, carrying the batch's send stamp across. The bench runs it as a child process
+/// (`noised bench relay`), binding the endpoints noised would bind, so that it has an address space
+/// and I/O thread of its own, as the daemon has.
+public enum BenchRelay {
+    public struct Options: Sendable {
+        public var input: String
+        public var output: String
+        public var latentBytes: Int
+        public var dtype: ElementType
+        public var highWaterMark: Int
 
-    /// Binds `input` and `output` before returning, so the producer and consumer can connect.
-    init(input: String, output: String, messages: BenchMessages, highWaterMark: Int32) throws {
-        let context = try ZMQContext()
-        let pull = try ZMQSocket(context, type: .pull)
-        let push = try ZMQSocket(context, type: .push)
-        for socket in [pull, push] {
-            try socket.setLinger(milliseconds: 0)
-            try socket.setHighWaterMarks(send: highWaterMark, receive: highWaterMark)
-            try socket.setTimeouts(send: 100, receive: 100)
+        public init(input: String, output: String, latentBytes: Int, dtype: ElementType, highWaterMark: Int) {
+            self.input = input
+            self.output = output
+            self.latentBytes = latentBytes
+            self.dtype = dtype
+            self.highWaterMark = highWaterMark
         }
-        try pull.bind(input)
-        try push.bind(output)
-        let buffers = PrefilledBuffers(messages.relayOutput)
-        let stop = stop
-        thread = BenchThread(name: "bench-relay") {
-            defer {
-                pull.close()
-                push.close()
-            }
-            return try Self.forward(from: pull, to: push, buffers: buffers, until: stop)
+
+        var arguments: [String] {
+            ["bench", "relay", "--input", input, "--output", output, "--latent-bytes", String(latentBytes),
+             "--dtype", dtype.rawValue, "--hwm", String(highWaterMark)]
         }
     }
 
-    private static func forward(from pull: ZMQSocket, to push: ZMQSocket, buffers: PrefilledBuffers, until stop: StopFlag) throws -> Int {
-        var forwarded = 0
+    /// Binds, logs `msg=ready` on stderr, then forwards until the process is terminated.
+    public static func serve(_ options: Options) throws -> Never {
+        PipelineBench.reuseFreedMemory()
+        let messages = try BenchMessages(latentBytes: options.latentBytes, dtype: options.dtype)
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        let push = try ZMQSocket(context, type: .push)
+        let hwm = Int32(clamping: options.highWaterMark)
+        for socket in [pull, push] {
+            try socket.setLinger(milliseconds: 0)
+            try socket.setHighWaterMarks(send: hwm, receive: hwm)
+        }
+        try pull.bind(options.input)
+        try push.bind(options.output)
+        FileHandle.standardError.write(Data("msg=ready input=\(options.input) output=\(options.output)\n".utf8))
+        let buffers = PrefilledBuffers(messages.relayOutput)
         let outputStamp = buffers.template.stampOffset
-        while !stop.isRaised {
+        while true {
             guard let batch = try pull.receive() else { continue }
             let address = buffers.take()
             let input = batch.bytes
@@ -46,17 +57,12 @@ final class BenchRelay: Sendable {
             let message = try ZMQOutgoingMessage(zeroCopy: address.pointer, count: buffers.template.count) {
                 buffers.recycle(address)
             }
-            while try !push.send(message) {
-                if stop.isRaised { return forwarded }
-            }
-            forwarded += 1
+            try push.send(message)
         }
-        return forwarded
     }
 
-    /// Stops forwarding and returns how many batches were forwarded.
-    func finish() throws -> Int {
-        stop.raise()
-        return try thread.join()
+    /// Starts `binary bench relay` and waits until it is bound.
+    static func start(binary: String, options: Options, logPath: String) throws -> BenchChild {
+        try BenchChild(binary: binary, arguments: options.arguments, logPath: logPath)
     }
 }

@@ -48,7 +48,7 @@ struct CheckConfig: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the kernel (default) or the whole pipeline beside a plain ZeroMQ relay.",
-        subcommands: [Kernel.self, Pipeline.self], defaultSubcommand: Kernel.self)
+        subcommands: [Kernel.self, Pipeline.self, Relay.self], defaultSubcommand: Kernel.self)
 
     struct Kernel: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -135,6 +135,23 @@ struct Bench: ParsableCommand {
                 FileHandle.standardError.write(Data("noised bench: \(error)\n".utf8))
                 throw ExitCode.failure
             }
+        }
+    }
+
+    /// The pipeline bench's yardstick, started by `bench pipeline` as a child process.
+    struct Relay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A plain ZeroMQ relay moving noised's bytes (started by bench pipeline).", shouldDisplay: false)
+
+        @Option(help: "Endpoint to bind the PULL socket on.") var input: String
+        @Option(help: "Endpoint to bind the PUSH socket on.") var output: String
+        @Option(help: "Bytes of z_0 per batch.") var latentBytes: Int
+        @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype: String
+        @Option(help: "High-water mark of both sockets.") var hwm = 4
+
+        func run() throws {
+            guard let type = ElementType(rawValue: dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
+            try BenchRelay.serve(.init(input: input, output: output, latentBytes: latentBytes, dtype: type, highWaterMark: hwm))
         }
     }
 }

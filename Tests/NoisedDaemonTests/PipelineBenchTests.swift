@@ -93,6 +93,19 @@ final class PipelineBenchTests: XCTestCase {
         XCTAssertEqual(PipelineBench.lastHalfGrowth([], window: 0..<100), 0)
     }
 
+    func testThroughputUsesTheSpanOfArrivalsInsideTheWindow() {
+        // Four arrivals 0.4 s apart inside a 2 s window (and one outside): 2.5 messages per second.
+        let seconds: UInt64 = 1_000_000_000
+        let times = [seconds / 2, seconds, seconds * 14 / 10, seconds * 18 / 10, seconds * 22 / 10, seconds * 31 / 10]
+        let rate = PipelineBench.throughput(arrivalTimes: times, window: seconds..<(3 * seconds), latentBytes: 1_000_000)
+        XCTAssertEqual(rate.messages, 4)
+        XCTAssertEqual(rate.messagesPerSecond, 2.5, accuracy: 1e-9)
+        XCTAssertEqual(rate.gigabytesPerSecond, 0.0025, accuracy: 1e-12)
+        // Too few arrivals for a span: the count over the window.
+        let sparse = PipelineBench.throughput(arrivalTimes: [seconds], window: seconds..<(3 * seconds), latentBytes: 1)
+        XCTAssertEqual(sparse.messagesPerSecond, 0.5, accuracy: 1e-9)
+    }
+
     func testBadOptionsAreRefusedByName() {
         var options = PipelineBench.Options.quick(daemonBinary: "/nonexistent/noised")
         XCTAssertThrowsError(try PipelineBench(options: options).run()) { XCTAssertTrue("\($0)".contains("/nonexistent/noised")) }

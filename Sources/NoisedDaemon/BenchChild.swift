@@ -1,9 +1,10 @@
 import Foundation
 import Glibc
 
-/// A `noised run` child process on a generated config, for the pipeline bench.
-final class BenchDaemon {
-    struct Settings {
+/// A child process of the pipeline bench (`noised run`, or the relay) that logs `msg=ready` on
+/// stderr once its sockets are bound.
+final class BenchChild {
+    struct DaemonSettings {
         var input: String
         var output: String
         var workers: Int
@@ -13,14 +14,13 @@ final class BenchDaemon {
     }
 
     let process = Process()
-    let settings: Settings
     private let logPath: String
 
     var pid: Int32 { process.processIdentifier }
 
     /// The YAML config of a bench daemon: no state kept, quick shutdown, the shipped defaults for
     /// everything else (so the non-finite check and the schedule run as they would in service).
-    static func config(_ settings: Settings) -> String {
+    static func daemonConfig(_ settings: DaemonSettings) -> String {
         """
         seed: 1
         workers: \(settings.workers)
@@ -34,26 +34,30 @@ final class BenchDaemon {
         """
     }
 
-    /// Starts `binary run` in `directory` and waits until it logs that it is ready.
-    init(binary: String, settings: Settings, directory: String, name: String) throws {
-        self.settings = settings
+    /// `binary run` on a config written to `directory`.
+    static func daemon(binary: String, settings: DaemonSettings, directory: String, name: String) throws -> BenchChild {
         let configPath = directory + "/\(name).yaml"
-        logPath = directory + "/\(name).log"
-        try Self.config(settings).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try daemonConfig(settings).write(toFile: configPath, atomically: true, encoding: .utf8)
+        return try BenchChild(binary: binary, arguments: ["run", "--config", configPath], logPath: directory + "/\(name).log")
+    }
+
+    /// Starts `binary arguments` and waits until it logs that it is ready.
+    init(binary: String, arguments: [String], logPath: String) throws {
+        self.logPath = logPath
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", configPath]
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        do { try process.run() } catch { throw BenchError("cannot start the daemon \(binary): \(error)") }
+        do { try process.run() } catch { throw BenchError("cannot start \(binary): \(error)") }
         let deadline = Date().addingTimeInterval(15)
         while !log.contains("msg=ready") {
             guard process.isRunning else {
-                throw BenchError("the daemon exited (status \(process.terminationStatus)) before it was ready:\n\(logTail)")
+                throw BenchError("\(binary) \(arguments.first ?? "") exited (status \(process.terminationStatus)) before it was ready:\n\(logTail)")
             }
             guard Date() < deadline else {
                 stop()
-                throw BenchError("the daemon was not ready within 15 s:\n\(logTail)")
+                throw BenchError("\(binary) \(arguments.first ?? "") was not ready within 15 s:\n\(logTail)")
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
