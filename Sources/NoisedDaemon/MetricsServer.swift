@@ -71,7 +71,7 @@ public final class MetricsServer: Service, Sendable {
         try await close()
     }
 
-    /// Stops listening and closes open connections' parent; safe to call more than once.
+    /// Stops listening (connections already accepted finish their request); safe to call more than once.
     public func close() async throws {
         do { try await channel.close() } catch ChannelError.alreadyClosed {}
     }
