@@ -7,7 +7,7 @@ import NoisedDaemon
 struct Noised: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Noises latent batches for rectified-flow training: ZeroMQ in, (z_t, ε, σ) out.",
-        subcommands: [Run.self, CheckConfig.self, ScheduleCommand.self, Bench.self, Feed.self, Tap.self],
+        subcommands: [Run.self, CheckConfig.self, ScheduleCommand.self, Bench.self, Feed.self, Tap.self, Keygen.self],
         defaultSubcommand: Run.self
     )
 }
@@ -180,6 +180,22 @@ struct ScheduleCommand: ParsableCommand {
             return dims
         }
         do { print(try ScheduleTool.run(options)) } catch {
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a CURVE keypair: NAME.key (Z85 secret, mode 0600) and NAME.pub (Z85 public, 0644).",
+        discussion: "Existing files are never overwritten. Give the daemon its NAME.key as security.curve.secret_key_file "
+            + "and trainers the daemon's .pub; put each trainer's NAME.pub in security.curve.authorized_keys_dir.")
+
+    @Argument(help: "The key's name (a host or trainer name).") var name: String
+    @Option(help: "Directory to write the files in.") var dir = "."
+
+    func run() throws {
+        do {
+            let written = try KeyFiles.generate(name: name, directory: dir)
+            print("secret key: \(written.secretKeyPath)")
+            print("public key: \(written.publicKeyPath)  \(written.publicKey)")
+        } catch {
             FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
             throw ExitCode.failure
         }
