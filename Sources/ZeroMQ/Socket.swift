@@ -18,7 +18,7 @@ public enum ZMQSocketType: Sendable {
 
 /// One libzmq socket. Like libzmq sockets, it must be used from one thread at a time.
 public final class ZMQSocket: @unchecked Sendable {
-    private var handle: UnsafeMutableRawPointer?
+    var handle: UnsafeMutableRawPointer?
     public let type: ZMQSocketType
     /// Held so the context outlives its sockets: terminating a context waits for them to close.
     private let context: ZMQContext

@@ -4,7 +4,7 @@ import NoiseKernel
 import NoisedDaemon
 
 @main
-struct Noised: ParsableCommand {
+struct Noised: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Noises latent batches for rectified-flow training: ZeroMQ in, (z_t, ε, σ) out.",
         subcommands: [Run.self, CheckConfig.self, ScheduleCommand.self, Bench.self, Feed.self, Tap.self, Keygen.self],
@@ -12,7 +12,7 @@ struct Noised: ParsableCommand {
     )
 }
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
 
     @Option(name: .shortAndLong, help: "The config file.")
@@ -21,8 +21,8 @@ struct Run: ParsableCommand {
     @Option(help: "Keep state here instead of the config's state_dir.")
     var stateDir: String?
 
-    func run() throws {
-        do { try NoisingDaemon.launch(configPath: config, stateDirectory: stateDir) } catch {
+    func run() async throws {
+        do { try await NoisingDaemon.launch(configPath: config, stateDirectory: stateDir) } catch {
             FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
             throw ExitCode.failure
         }
@@ -180,6 +180,11 @@ struct ScheduleCommand: ParsableCommand {
             return dims
         }
         do { print(try ScheduleTool.run(options)) } catch {
+            FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
 
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -88,6 +88,8 @@ def default_config(workdir: Path, sockets: Path) -> dict:
         },
         "steps": {"batches_per_step": 1},
         "shutdown": {"drain_seconds": 10},
+        # No fixed port in tests: a test that wants metrics asks for 127.0.0.1:0.
+        "metrics": {"listen": None},
         "schedule": {
             "sigma_min": 0.0,
             "sigma_max": 1.0,
