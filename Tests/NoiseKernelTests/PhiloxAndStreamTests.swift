@@ -65,8 +65,10 @@ final class PhiloxAndStreamTests: XCTestCase {
         var maxError = 0.0
         for start in stride(from: 0, to: cases.count, by: 8) {
             let chunk = (0..<8).map { cases[min(start + $0, cases.count - 1)] }
+            // Lane i of the transform's input holds group laneGroups[i].
+            let lanes = (0..<8).map { chunk[Int(NoiseBlockGenerator.laneGroups[$0])] }
             let counters = Counters8(
-                x0: SIMD8(chunk.map(\.x)), x1: SIMD8(chunk.map(\.y)), x2: SIMD8(chunk.map(\.z)), x3: SIMD8(chunk.map(\.w)))
+                x0: SIMD8(lanes.map(\.x)), x1: SIMD8(lanes.map(\.y)), x2: SIMD8(lanes.map(\.z)), x3: SIMD8(lanes.map(\.w)))
             let (v0, v1, v2, v3) = NoiseBlockGenerator.transform(counters)
             let values = [v0, v1, v2, v3].flatMap { v in (0..<8).map { v[$0] } }
             for (group, x) in chunk.enumerated() {
