@@ -120,21 +120,23 @@ enum VectorMath {
         unsafeBitCast(bits, to: SIMD8<Float>.self)
     }
 
-    /// The full 64-bit products a * m per lane, split into high and low halves. The high halves come
-    /// from even and odd lanes multiplied as 64-bit lanes with 32-bit operands (two vpmuludq); the low
-    /// halves are the plain wrapping product (vpmulld, a single uop on Zen).
+    /// The full 64-bit products a * m per lane, split into high and low halves: even and odd lanes
+    /// are multiplied as 64-bit lanes with 32-bit operands (two vpmuludq), and on x86_64 both halves
+    /// are picked out of those two products with in-half shuffles (no separate low multiply).
     @inline(__always)
     static func multiplyFull(_ a: SIMD8<UInt32>, _ m: UInt32) -> (high: SIMD8<UInt32>, low: SIMD8<UInt32>) {
-        let oddLanes = SIMD8<UInt32>(0, ~0, 0, ~0, 0, ~0, 0, ~0)
         #if arch(x86_64)
         let words = unsafeBitCast(a, to: SIMD4<Int64>.self)
         let multiplier = _mm256_set1_epi32(Int32(bitPattern: m))
         let even = _mm256_mul_epu32(words, multiplier)
         let odd = _mm256_mul_epu32(_mm256_srli_epi64(words, 32), multiplier)
-        let evenHigh = unsafeBitCast(_mm256_srli_epi64(even, 32), to: SIMD8<UInt32>.self)
-        let high = evenHigh | (unsafeBitCast(odd, to: SIMD8<UInt32>.self) & oddLanes)
-        return (high, unsafeBitCast(_mm256_mullo_epi32(words, multiplier), to: SIMD8<UInt32>.self))
+        // Per 128-bit half, even = (e0, e2) and odd = (o1, o3) as 64-bit products; interleaving
+        // their 32-bit words gives (e0 lo, o1 lo, e0 hi, o1 hi) and the same for e2, o3.
+        let first = _mm256_unpacklo_epi32(even, odd), second = _mm256_unpackhi_epi32(even, odd)
+        return (unsafeBitCast(_mm256_unpackhi_epi64(first, second), to: SIMD8<UInt32>.self),
+                unsafeBitCast(_mm256_unpacklo_epi64(first, second), to: SIMD8<UInt32>.self))
         #else
+        let oddLanes = SIMD8<UInt32>(0, ~0, 0, ~0, 0, ~0, 0, ~0)
         let pairs = unsafeBitCast(a, to: SIMD4<UInt64>.self)
         let even = (pairs & 0xffff_ffff) &* UInt64(m)
         let odd = (pairs &>> 32) &* UInt64(m)
