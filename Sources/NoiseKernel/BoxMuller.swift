@@ -59,9 +59,11 @@ enum BoxMuller {
         let cosSign = VectorMath.unsigned(VectorMath.shiftLeft((q &+ SIMD8(repeating: 1)) & SIMD8(repeating: 2), 30))
         let sinSign = VectorMath.unsigned(VectorMath.shiftLeft(q & SIMD8(repeating: 2), 30))
         let cBits = VectorMath.bits(c), sBits = VectorMath.bits(s)
+        // The swap as an exchange of the differing bits (cheaper than two variable blends).
+        let exchange = (cBits ^ sBits) & swap
         return (
-            VectorMath.float(VectorMath.select(swap, sBits, cBits) ^ cosSign),
-            VectorMath.float(VectorMath.select(swap, cBits, sBits) ^ sinSign)
+            VectorMath.float(cBits ^ exchange ^ cosSign),
+            VectorMath.float(sBits ^ exchange ^ sinSign)
         )
     }
 }
