@@ -79,13 +79,11 @@ package struct NoiseBlockGenerator {
     )
 
     let key: SIMD2<UInt32>
-    let idLow: SIMD8<UInt32>
-    let idHigh: SIMD8<UInt32>
+    let noiseID: UInt64
 
     init(key: SIMD2<UInt32>, noiseID: UInt64) {
         self.key = key
-        idLow = SIMD8(repeating: UInt32(truncatingIfNeeded: noiseID))
-        idHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: noiseID >> 32))
+        self.noiseID = noiseID
     }
 
     /// Elements [64 b, 64 b + 64) of the sample. Out of line: inlined into the fused loop it
@@ -94,12 +92,10 @@ package struct NoiseBlockGenerator {
     func block(_ b: Int) -> Block {
         let firstGroup = UInt64(b) &* UInt64(Self.groupCount)
         // firstGroup is a multiple of 16, so adding the group offset never carries into the high word.
-        let groupLow = SIMD8(repeating: UInt32(truncatingIfNeeded: firstGroup)) &+ Self.laneGroups
-        let groupHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: firstGroup >> 32))
-        let (first, second) = Philox4x32_10.block8x2(
-            Counters8(x0: groupLow, x1: groupHigh, x2: idLow, x3: idHigh),
-            Counters8(x0: groupLow &+ 8, x1: groupHigh, x2: idLow, x3: idHigh),
-            key: key)
+        let (first, second) = Philox4x32_10.sixteenBlocks(
+            groupLow: UInt32(truncatingIfNeeded: firstGroup), groupHigh: UInt32(truncatingIfNeeded: firstGroup >> 32),
+            idLow: UInt32(truncatingIfNeeded: noiseID), idHigh: UInt32(truncatingIfNeeded: noiseID >> 32),
+            key: key, laneOrder: Self.laneGroups)
         let (e0, e1, e2, e3) = Self.transform(first)
         let (e4, e5, e6, e7) = Self.transform(second)
         return (e0, e1, e2, e3, e4, e5, e6, e7)
