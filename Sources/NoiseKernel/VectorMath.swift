@@ -158,16 +158,29 @@ enum VectorMath {
     /// Zero-extends 16-bit lanes (vpmovzxwd).
     @inline(__always)
     static func widen(_ x: SIMD8<UInt16>) -> SIMD8<UInt32> {
+        #if arch(x86_64)
+        unsafeBitCast(_mm256_cvtepu16_epi32(unsafeBitCast(x, to: SIMD2<Int64>.self)), to: SIMD8<UInt32>.self)
+        #else
         SIMD8(UInt32(x[0]), UInt32(x[1]), UInt32(x[2]), UInt32(x[3]), UInt32(x[4]), UInt32(x[5]), UInt32(x[6]), UInt32(x[7]))
+        #endif
     }
 
-    /// Keeps the low 16 bits of each lane.
+    /// Keeps the low 16 bits of each lane; the lanes must already be below 2^16.
     @inline(__always)
     static func narrow(_ x: SIMD8<UInt32>) -> SIMD8<UInt16> {
+        #if arch(x86_64)
+        // Saturating pack per 128-bit half (exact for lanes below 2^16), then gather the two halves'
+        // first 64 bits into the low 128 bits.
+        let words = unsafeBitCast(x, to: SIMD4<Int64>.self)
+        let packed = _mm256_packus_epi32(words, words)
+        let joined = _mm256_permutevar8x32_epi32(packed, unsafeBitCast(SIMD8<Int32>(0, 1, 4, 5, 0, 1, 4, 5), to: SIMD4<Int64>.self))
+        return unsafeBitCast(_mm256_castsi256_si128(joined), to: SIMD8<UInt16>.self)
+        #else
         SIMD8(UInt16(truncatingIfNeeded: x[0]), UInt16(truncatingIfNeeded: x[1]),
               UInt16(truncatingIfNeeded: x[2]), UInt16(truncatingIfNeeded: x[3]),
               UInt16(truncatingIfNeeded: x[4]), UInt16(truncatingIfNeeded: x[5]),
               UInt16(truncatingIfNeeded: x[6]), UInt16(truncatingIfNeeded: x[7]))
+        #endif
     }
 
     /// Interleaves four per-group components into consecutive elements, groups laid out as in
