@@ -16,6 +16,7 @@ public final class NoisedMetrics: Sendable {
     public let bytesOut: CoreMetrics.Counter
     public let feedbackReports: CoreMetrics.Counter
     public let feedbackReportsRejected: CoreMetrics.Counter
+    public let inputDisconnects: CoreMetrics.Counter
     public let reloads: CoreMetrics.Counter
     public let reloadFailures: CoreMetrics.Counter
     /// The curriculum step of the last batch.
@@ -62,6 +63,7 @@ public final class NoisedMetrics: Sendable {
         bytesOut = counter("bytes_sent", "Bytes of output messages sent.")
         feedbackReports = counter("feedback_reports", "Trainer loss reports accepted.")
         feedbackReportsRejected = counter("feedback_reports_rejected", "Trainer loss reports rejected as malformed.")
+        inputDisconnects = counter("input_disconnects", "Producer connections closed, including by ZeroMQ for a frame over input.max_message_bytes.")
         reloads = counter("reloads", "Configuration reloads applied (SIGHUP).")
         reloadFailures = counter("reload_failures", "Configuration reloads refused; the running configuration was kept.")
         let stepDescriptor = Self.descriptor("step", unit: "", "Curriculum step of the last batch.")

@@ -17,6 +17,7 @@ final class Pipeline: @unchecked Sendable {
         var rejected: [RejectReason: UInt64] = [:]
         var reports: UInt64 = 0
         var reportsRejected: UInt64 = 0
+        var inputDisconnects: UInt64 = 0
     }
 
     private var config: NoisedConfig
@@ -34,6 +35,7 @@ final class Pipeline: @unchecked Sendable {
     private var summary = Summary()
     private var rejects = RejectLog()
     private var reportRejects = RejectLog(message: "rejected report")
+    private var disconnectLog = RejectLog(message: "input connection closed")
 
     private let stopRequested = Atomic<Bool>(false)
     private let pendingConfig = Mutex<NoisedConfig?>(nil)
@@ -134,7 +136,8 @@ final class Pipeline: @unchecked Sendable {
             beat()
             applyPendingReload()
             let ready = try ZMQSocket.waitReadable(sockets.readable, milliseconds: Int(Self.pollMilliseconds))
-            if ready.count > 1, ready[1] { try takeReports() }
+            if ready[1] { try takeInputEvents() }
+            if ready.count > 2, ready[2] { try takeReports() }
             if ready[0], let message = try sockets.input.receive(dontWait: true) {
                 try handle(message, deadline: nil)
                 if let stallAfterBatches, summary.sent >= stallAfterBatches { stall() }
@@ -161,6 +164,7 @@ final class Pipeline: @unchecked Sendable {
             "received": "\(summary.received)", "sent": "\(summary.sent)", "rejected": "\(rejects.total)",
             "undelivered": "\(summary.undelivered)", "drained": "\(drained)",
             "reports": "\(summary.reports)", "reports_rejected": "\(summary.reportsRejected)",
+            "input_disconnects": "\(summary.inputDisconnects)",
             "step": "\(step)", "seq": "\(state.seq)",
         ]
         metadata.merge(rejects.summary) { a, _ in a }
@@ -221,6 +225,21 @@ final class Pipeline: @unchecked Sendable {
         metrics.pendingOutput.set(Double(noiser.buffers.allocatedCount - noiser.buffers.idleCount))
         if let weights = noised.binWeights {
             for (bin, weight) in weights.enumerated() { metrics.binWeight(bin).set(weight) }
+        }
+    }
+
+    /// ZeroMQ closes a producer's connection, without reading the frame, when it sends one over
+    /// `input.max_message_bytes`; the monitor is how the daemon gets to say so.
+    private func takeInputEvents() throws {
+        while let parts = try sockets.inputEvents.receiveMultipart(dontWait: true) {
+            guard let event = ZMQSocketEvent(parts: parts), event.kind == .disconnected else { continue }
+            summary.inputDisconnects += 1
+            metrics.inputDisconnects.increment()
+            disconnectLog.record(
+                reason: "input_disconnect",
+                detail: "a producer's connection closed (\(event.address)); ZeroMQ closes it, without reading the frame, "
+                    + "when a frame is over input.max_message_bytes (\(config.input.maxMessageBytes))",
+                logger: logger)
         }
     }
 
@@ -295,13 +314,24 @@ struct SocketSecurity {
 /// The pipeline's sockets, made from the config.
 struct PipelineSockets {
     let input: ZMQSocket
+    /// The input socket's disconnect events (its monitor).
+    let inputEvents: ZMQSocket
     let output: ZMQSocket
     let feedback: ZMQSocket?
+    private static let monitors = Atomic<Int>(0)
 
     init(context: ZMQContext, config: NoisedConfig, security: SocketSecurity?) throws {
         input = try ZMQSocket(context, type: .pull)
         try input.setHighWaterMarks(receive: Int32(clamping: config.input.highWaterMark))
         try input.setLinger(milliseconds: 0)
+        // An oversized frame is refused by ZeroMQ's decoder before it is buffered, so it never
+        // reaches memory; BatchNoiser checks again for transports without a decoder (inproc).
+        try input.setMaxMessageSize(Int64(config.input.maxMessageBytes))
+        let monitor = "inproc://noised-input-events-\(Self.monitors.add(1, ordering: .relaxed).newValue)"
+        try input.startMonitor(monitor, events: [.disconnected])
+        inputEvents = try ZMQSocket(context, type: .pair)
+        try inputEvents.setLinger(milliseconds: 0)
+        try inputEvents.connect(monitor)
         output = try ZMQSocket(context, type: .push)
         try output.setHighWaterMarks(send: Int32(clamping: config.output.highWaterMark))
         try output.setTimeouts(send: Pipeline.pollMilliseconds)
@@ -323,12 +353,13 @@ struct PipelineSockets {
         try Self.attach(output, config.output.endpoint, bind: config.output.bind)
     }
 
-    /// Sockets the loop waits on: the input first, then the feedback socket if any.
-    var readable: [ZMQSocket] { [input] + (feedback.map { [$0] } ?? []) }
+    /// Sockets the loop waits on: the input, its events, then the feedback socket if any.
+    var readable: [ZMQSocket] { [input, inputEvents] + (feedback.map { [$0] } ?? []) }
 
     func close(outputLingerMilliseconds: Int32) {
         try? output.setLinger(milliseconds: max(0, outputLingerMilliseconds))
         input.close()
+        inputEvents.close()
         output.close()
         feedback?.close()
     }
