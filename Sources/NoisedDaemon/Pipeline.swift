@@ -35,7 +35,8 @@ final class Pipeline: @unchecked Sendable {
     private var summary = Summary()
     private var rejects = RejectLog()
     private var reportRejects = RejectLog(message: "rejected report")
-    private var disconnectLog = RejectLog(message: "input connection closed")
+    // A producer that exits closes its connection too, so this is a notice, not a warning.
+    private var disconnectLog = RejectLog(message: "input connection closed", level: .notice)
 
     private let stopRequested = Atomic<Bool>(false)
     private let pendingConfig = Mutex<NoisedConfig?>(nil)

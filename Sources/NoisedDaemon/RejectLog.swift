@@ -9,9 +9,12 @@ package struct RejectLog {
     private var suppressed: [String: UInt64] = [:]
     private let interval: Duration
     private let message: Logger.Message
+    private let level: Logger.Level
 
-    package init(message: Logger.Message = "rejected message", interval: Duration = .seconds(1)) {
+    package init(message: Logger.Message = "rejected message", level: Logger.Level = .warning,
+                 interval: Duration = .seconds(1)) {
         self.message = message
+        self.level = level
         self.interval = interval
     }
 
@@ -30,7 +33,7 @@ package struct RejectLog {
         lastLogged[reason] = now
         var metadata: Logger.Metadata = ["reason": "\(reason)", "detail": "\(detail)"]
         if let n = suppressed.removeValue(forKey: reason), n > 0 { metadata["suppressed"] = "\(n)" }
-        logger.warning(message, metadata: metadata)
+        logger.log(level: level, message, metadata: metadata)
     }
 
     /// `rejected_<reason>=N` for every reason seen, for the summary line.
