@@ -4,18 +4,6 @@ import Configuration
 
 /// schedule.adaptive, schedule.stratified, steps.source, feedback, metrics and security.
 final class ServiceSectionsTests: XCTestCase {
-    private func assertRejected(_ yaml: String, _ keyPath: String, _ messageFragment: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try NoisedConfig.parse(yaml: yaml)
-            XCTFail("accepted \(yaml.debugDescription); expected \(keyPath) to be rejected", file: file, line: line)
-        } catch {
-            XCTAssertEqual(error.keyPath, keyPath, "\(error)", file: file, line: line)
-            XCTAssertTrue(error.message.contains(messageFragment),
-                          "\(error) does not mention \(messageFragment.debugDescription)", file: file, line: line)
-        }
-    }
-
     func testDefaults() {
         let config = NoisedConfig()
         XCTAssertEqual(config.adaptive, AdaptiveSettings(enabled: false, bins: 20, history: 10, mix: 0.5, uniformFloor: 0.01))
