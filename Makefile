@@ -39,7 +39,10 @@ bench: build
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/noised
-	install -D -m 0644 systemd/noised.service $(DESTDIR)$(PREFIX)/lib/systemd/system/noised.service
+	@# The unit's ExecStart points at the binary where this PREFIX puts it.
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's#^ExecStart=/usr/local/bin/noised#ExecStart=$(PREFIX)/bin/noised#' systemd/noised.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/noised.service
 	@# An operator's config is never overwritten.
 	@if [ -e $(DESTDIR)/etc/noised/noised.yaml ]; then \
 	  echo "keeping existing $(DESTDIR)/etc/noised/noised.yaml"; \

@@ -7,8 +7,14 @@ import PackageDescription
 let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release)),
 ]
+// The kernel itself calls AVX2/FMA intrinsics, which LLVM cannot lower without those features: it
+// needs them in debug builds too.
+let noiseKernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"]),
+]
 #else
 let kernelFlags: [SwiftSetting] = []
+let noiseKernelFlags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -34,7 +40,7 @@ let package = Package(
         // Pure computation: no sockets, threads or files.
         .target(name: "Safetensors"),
         .target(name: "NoisedProtocol", dependencies: ["Safetensors"]),
-        .target(name: "NoiseKernel", swiftSettings: kernelFlags),
+        .target(name: "NoiseKernel", swiftSettings: noiseKernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
@@ -51,6 +57,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: kernelFlags
         ),

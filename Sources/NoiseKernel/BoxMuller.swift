@@ -6,13 +6,13 @@ enum BoxMuller {
     /// N = 2^e * (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)), ln u = (e - 25) ln 2 + log1p(f).
     @inline(__always)
     static func radius(_ x: SIMD8<UInt32>) -> SIMD8<Float> {
-        let n = SIMD8<Int32>(truncatingIfNeeded: (x &>> 7) | 1)
+        let n = VectorMath.signed(VectorMath.shiftRight(x, 7) | SIMD8(repeating: 1))
         // Adding (1 - sqrt(1/2)) in the f32 bit domain moves the exponent boundary to sqrt(1/2).
-        let shiftedBits = unsafeBitCast(VectorMath.float(n), to: SIMD8<Int32>.self) &+ (0x3f80_0000 - 0x3f35_04f3)
-        let e = (shiftedBits &>> 23) &- 127
-        let inverseScale = unsafeBitCast((127 &- e) &<< 23, to: SIMD8<Float>.self)  // 2^-e
-        let f = VectorMath.float(n &- (1 &<< e)) * inverseScale  // exact: |N - 2^e| < 2^24
-        let eF = VectorMath.float(e &- 25)
+        let shiftedBits = unsafeBitCast(VectorMath.float(n), to: SIMD8<Int32>.self) &+ SIMD8(repeating: 0x3f80_0000 - 0x3f35_04f3)
+        let e = VectorMath.shiftRight(shiftedBits, 23) &- SIMD8(repeating: 127)
+        let inverseScale = unsafeBitCast(VectorMath.shiftLeft(SIMD8(repeating: 127) &- e, 23), to: SIMD8<Float>.self)  // 2^-e
+        let f = VectorMath.float(n &- VectorMath.shiftLeft(SIMD8(repeating: 1), by: e)) * inverseScale  // exact: |N - 2^e| < 2^24
+        let eF = VectorMath.float(e &- SIMD8(repeating: 25))
         // log1p(f) on [sqrt(1/2) - 1, sqrt(2) - 1]: the Cephes logf polynomial (relative error ~1e-7),
         // f - f^2/2 + f^3 P(f); ln 2 split in two so that (e - 25) * ln2High is exact.
         let f2 = f * f
@@ -29,17 +29,17 @@ enum BoxMuller {
         y = VectorMath.fma(eF, SIMD8(repeating: -2.12194440e-4), y)
         y = VectorMath.fma(f2, SIMD8(repeating: -0.5), y)
         let logU = VectorMath.fma(eF, SIMD8(repeating: 0.693359375), f + y)
-        return VectorMath.squareRoot(logU * -2)
+        return VectorMath.squareRoot(logU * SIMD8(repeating: -2))
     }
 
     /// (cos(pi a), sin(pi a)) for a = Int32(bitPattern: x) * 2^-31. Reduced with integers to the
     /// nearest quarter turn q, y = a - q/2 in [-1/4, 1/4]; then rotated by q mod 4 with selects.
     @inline(__always)
     static func cosSinPi(_ x: SIMD8<UInt32>) -> (cos: SIMD8<Float>, sin: SIMD8<Float>) {
-        let xi = SIMD8<Int32>(truncatingIfNeeded: x)
+        let xi = VectorMath.signed(x)
         // Wrapping is harmless: for x near 2^31 q comes out as -2 instead of 2, the same mod 4.
-        let q = (xi &+ (1 << 29)) &>> 30
-        let y = VectorMath.float(xi &- (q &<< 30)) * 0x1p-31
+        let q = VectorMath.shiftRight(xi &+ SIMD8(repeating: 1 << 29), 30)
+        let y = VectorMath.float(xi &- VectorMath.shiftLeft(q, 30)) * SIMD8(repeating: 0x1p-31)
         let y2 = y * y
         // Taylor polynomials of sin(pi y) and cos(pi y); truncation error < 3e-8 on |y| <= 1/4.
         var s = SIMD8<Float>(repeating: 0.08214588661112819)
@@ -55,13 +55,15 @@ enum BoxMuller {
         c = VectorMath.fma(c, y2, SIMD8(repeating: 1))
         // Rotation by q quarter turns: odd q swaps cos and sin; cos is negated for q mod 4 in {1, 2},
         // sin for q mod 4 in {2, 3}.
-        let swap = SIMD8<UInt32>(truncatingIfNeeded: 0 &- (q & 1))
-        let cosSign = SIMD8<UInt32>(truncatingIfNeeded: ((q &+ 1) & 2) &<< 30)
-        let sinSign = SIMD8<UInt32>(truncatingIfNeeded: (q & 2) &<< 30)
+        let swap = VectorMath.unsigned(SIMD8.zero &- (q & SIMD8(repeating: 1)))
+        let cosSign = VectorMath.unsigned(VectorMath.shiftLeft((q &+ SIMD8(repeating: 1)) & SIMD8(repeating: 2), 30))
+        let sinSign = VectorMath.unsigned(VectorMath.shiftLeft(q & SIMD8(repeating: 2), 30))
         let cBits = VectorMath.bits(c), sBits = VectorMath.bits(s)
+        // The swap as an exchange of the differing bits (cheaper than two variable blends).
+        let exchange = (cBits ^ sBits) & swap
         return (
-            VectorMath.float(VectorMath.select(swap, sBits, cBits) ^ cosSign),
-            VectorMath.float(VectorMath.select(swap, cBits, sBits) ^ sinSign)
+            VectorMath.float(cBits ^ exchange ^ cosSign),
+            VectorMath.float(sBits ^ exchange ^ sinSign)
         )
     }
 }

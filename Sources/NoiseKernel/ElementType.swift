@@ -55,10 +55,10 @@ public enum BFloat16Bits {
     /// The same rounding on eight lanes.
     @inline(__always) static func rounding(_ value: SIMD8<Float>) -> SIMD8<UInt16> {
         let bits = unsafeBitCast(value, to: SIMD8<UInt32>.self)
-        let rounded = (bits &+ 0x7fff &+ ((bits &>> 16) & 1)) &>> 16
-        let quietNaN = (bits &>> 16) | 0x0040
+        let rounded = VectorMath.shiftRight(bits &+ 0x7fff &+ (VectorMath.shiftRight(bits, 16) & 1), 16)
+        let quietNaN = VectorMath.shiftRight(bits, 16) | 0x0040
         // All ones exactly where |bits| > infinity (NaN): the borrow of infinity - |bits|.
-        let isNaN = SIMD8<UInt32>(truncatingIfNeeded: SIMD8<Int32>(truncatingIfNeeded: 0x7f80_0000 &- (bits & 0x7fff_ffff)) &>> 31)
+        let isNaN = VectorMath.unsigned(VectorMath.shiftRight(VectorMath.signed(0x7f80_0000 &- (bits & 0x7fff_ffff)), 31))
         return VectorMath.narrow(VectorMath.select(isNaN, quietNaN, rounded))
     }
 }
@@ -97,7 +97,7 @@ enum BF16Element: KernelElement {
     static var elementType: ElementType { .bf16 }
     @inline(__always) static func load8(_ base: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         let bits = base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<UInt16>.self)
-        return VectorMath.float(VectorMath.widen(bits) &<< 16)
+        return VectorMath.float(VectorMath.unsigned(VectorMath.shiftLeft(VectorMath.signed(VectorMath.widen(bits)), 16)))
     }
     @inline(__always) static func store8(_ value: SIMD8<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
         base.storeBytes(of: BFloat16Bits.rounding(value), toByteOffset: index &* 2, as: SIMD8<UInt16>.self)

@@ -127,6 +127,8 @@ private struct FusedPass<In: KernelElement, Out: KernelElement> {
         zt: UnsafeMutableRawPointer, eps epsOut: UnsafeMutableRawPointer, clean: UnsafeMutableRawPointer?,
         _ outIndex: Int, nonFinite: inout SIMD8<UInt32>
     ) {
+        // Always inlined: with a bf16 output LLVM otherwise leaves it an out-of-line call per vector.
+        @inline(__always)
         func step(_ noise: SIMD8<Float>, _ offset: Int) {
             let z0 = In.load8(input, inIndex &+ offset)
             // The exponent field plus one carries into the sign bit only for Inf/NaN.

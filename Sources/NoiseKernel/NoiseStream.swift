@@ -64,10 +64,13 @@ public struct NoiseStream: Sendable, Equatable {
 }
 
 /// eps of one sample in blocks of 64 consecutive elements: 16 Philox groups, as two sets of eight
-/// with one group per SIMD lane.
+/// with one group per SIMD lane. Within a set, lane i holds group `laneGroups[i]` (the even groups
+/// in the low 128-bit half, the odd ones in the high half), so that interleaving the four outputs
+/// of each group into consecutive elements needs only in-half shuffles.
 package struct NoiseBlockGenerator {
     static let groupCount = 16
     static let elementCount = 64
+    package static var laneGroups: SIMD8<UInt32> { SIMD8(0, 2, 4, 6, 1, 3, 5, 7) }
 
     /// 64 consecutive eps values, eight per vector.
     typealias Block = (
@@ -76,13 +79,11 @@ package struct NoiseBlockGenerator {
     )
 
     let key: SIMD2<UInt32>
-    let idLow: SIMD8<UInt32>
-    let idHigh: SIMD8<UInt32>
+    let noiseID: UInt64
 
     init(key: SIMD2<UInt32>, noiseID: UInt64) {
         self.key = key
-        idLow = SIMD8(repeating: UInt32(truncatingIfNeeded: noiseID))
-        idHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: noiseID >> 32))
+        self.noiseID = noiseID
     }
 
     /// Elements [64 b, 64 b + 64) of the sample. Out of line: inlined into the fused loop it
@@ -90,32 +91,26 @@ package struct NoiseBlockGenerator {
     @inline(never)
     func block(_ b: Int) -> Block {
         let firstGroup = UInt64(b) &* UInt64(Self.groupCount)
-        // firstGroup is a multiple of 16, so adding the lane index never carries into the high word.
-        let groupLow = SIMD8(repeating: UInt32(truncatingIfNeeded: firstGroup)) &+ SIMD8(0, 1, 2, 3, 4, 5, 6, 7)
-        let groupHigh = SIMD8(repeating: UInt32(truncatingIfNeeded: firstGroup >> 32))
-        let (first, second) = Philox4x32_10.block8x2(
-            Counters8(x0: groupLow, x1: groupHigh, x2: idLow, x3: idHigh),
-            Counters8(x0: groupLow &+ 8, x1: groupHigh, x2: idLow, x3: idHigh),
-            key: key)
+        // firstGroup is a multiple of 16, so adding the group offset never carries into the high word.
+        let (first, second) = Philox4x32_10.sixteenBlocks(
+            groupLow: UInt32(truncatingIfNeeded: firstGroup), groupHigh: UInt32(truncatingIfNeeded: firstGroup >> 32),
+            idLow: UInt32(truncatingIfNeeded: noiseID), idHigh: UInt32(truncatingIfNeeded: noiseID >> 32),
+            key: key, laneOrder: Self.laneGroups)
         let (e0, e1, e2, e3) = Self.transform(first)
         let (e4, e5, e6, e7) = Self.transform(second)
         return (e0, e1, e2, e3, e4, e5, e6, e7)
     }
 
-    /// Box-Muller on eight groups: 32 consecutive eps values.
+    /// Box-Muller on eight groups (lane i holding group `laneGroups[i]`): 32 consecutive eps values.
     @inline(__always)
     package static func transform(_ x: Counters8) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
         let r0 = BoxMuller.radius(x.x0)
         let r1 = BoxMuller.radius(x.x2)
         let (cos0, sin0) = BoxMuller.cosSinPi(x.x1)
         let (cos1, sin1) = BoxMuller.cosSinPi(x.x3)
-        // Lane g holds group g; element 4g + j takes component j of (r0 cos0, r0 sin0, r1 cos1, r1 sin1).
-        let a = r0 * cos0, b = r0 * sin0, c = r1 * cos1, d = r1 * sin1
-        return (
-            SIMD8(a[0], b[0], c[0], d[0], a[1], b[1], c[1], d[1]),
-            SIMD8(a[2], b[2], c[2], d[2], a[3], b[3], c[3], d[3]),
-            SIMD8(a[4], b[4], c[4], d[4], a[5], b[5], c[5], d[5]),
-            SIMD8(a[6], b[6], c[6], d[6], a[7], b[7], c[7], d[7])
-        )
+        // Element 4g + j takes component j of (r0 cos0, r0 sin0, r1 cos1, r1 sin1) of group g.
+        return VectorMath.interleaveGroups(
+            VectorMath.multiply(r0, cos0), VectorMath.multiply(r0, sin0),
+            VectorMath.multiply(r1, cos1), VectorMath.multiply(r1, sin1))
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Configuration
 import NoiseKernel
 import NoisedProtocol
@@ -12,8 +13,11 @@ public struct NoisingSettings: Sendable {
     public var outputDType: OutputDType
     public var includeClean: Bool
     public var batchesPerStep: Int
+    public var stepSource: StepSource
     public var instance: UInt16
     public var schedule: SigmaSchedule
+    public var adaptive: AdaptiveSettings
+    public var stratified: Bool
 
     public init(_ config: NoisedConfig) {
         latentTensor = config.input.tensor
@@ -22,8 +26,18 @@ public struct NoisingSettings: Sendable {
         outputDType = config.output.dtype
         includeClean = config.output.includeClean
         batchesPerStep = config.steps.batchesPerStep
+        stepSource = config.steps.source
         instance = config.instance
         schedule = config.schedule
+        adaptive = config.adaptive
+        stratified = config.stratified
+    }
+
+    /// The curriculum's step: the largest step trainers reported, when steps come from feedback and
+    /// one has; otherwise batches emitted over `steps.batches_per_step`.
+    public func step(for state: DaemonState) -> Int64 {
+        if stepSource == .feedback, let reported = state.reportedStep { return reported }
+        return state.step(batchesPerStep: batchesPerStep)
     }
 }
 
@@ -34,6 +48,10 @@ public struct NoisedMessage: Sendable {
     public let sampleCount: Int
     public let step: Int64
     public let sigmas: [Float]
+    /// The adaptive proposal's mass per σ bin when it shaped this batch.
+    public let binWeights: [Double]?
+    /// Time the kernel took over the whole batch, across the workers.
+    public let kernelNanoseconds: Int64
 }
 
 /// Turns one received message into one output message: validate the wire format, draw σ from the
@@ -75,9 +93,10 @@ public final class BatchNoiser: @unchecked Sendable {
         let input = try InputBatch(message: message, latentTensor: settings.latentTensor)
         let outputLatentType = settings.outputDType.resolved(for: input.latentType)
         let inputType = ElementType(input.latentType), outputType = ElementType(outputLatentType)
-        let step = state.step(batchesPerStep: settings.batchesPerStep)
+        let step = settings.step(for: state)
         let plan = try OutputPlan(
-            input: input, outputDType: outputLatentType, includeClean: settings.includeClean, includeWeight: false,
+            input: input, outputDType: outputLatentType, includeClean: settings.includeClean,
+            includeWeight: settings.adaptive.enabled,
             metadata: [
                 WireNames.stepKey: String(step), WireNames.seqKey: String(state.seq),
                 WireNames.seedKey: String(stream.seed), WireNames.protocolKey: WireNames.protocolVersion,
@@ -87,8 +106,8 @@ public final class BatchNoiser: @unchecked Sendable {
         let noiseIDs: [UInt64] = input.noiseIDs ?? (0..<samples).map {
             (UInt64(settings.instance) << 48) | ((state.samples &+ UInt64($0)) & 0xFFFF_FFFF_FFFF)
         }
-        let distribution = settings.schedule.distribution(atStep: step)
-        let sigmas = noiseIDs.map { Float(distribution.quantile(stream.sigmaUniforms(noiseID: $0).0)) }
+        let draw = SigmaDraw(settings: settings, state: state, step: step, latentShape: input.latents.shape)
+        let (sigmas, weights) = draw.sigmas(noiseIDs.map { stream.sigmaUniforms(noiseID: $0) })
 
         let buffer = buffers.take(byteCount: plan.byteCount)
         let out = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: plan.byteCount)
@@ -96,7 +115,11 @@ public final class BatchNoiser: @unchecked Sendable {
         for b in 0..<samples {
             out.storeBytes(of: sigmas[b].bitPattern.littleEndian, toByteOffset: plan.sigma.lowerBound + 4 * b, as: UInt32.self)
             out.storeBytes(of: noiseIDs[b].littleEndian, toByteOffset: plan.noiseID.lowerBound + 8 * b, as: UInt64.self)
+            if let weights, let range = plan.weight {
+                out.storeBytes(of: weights[b].bitPattern.littleEndian, toByteOffset: range.lowerBound + 4 * b, as: UInt32.self)
+            }
         }
+        let kernelStart = DispatchTime.now().uptimeNanoseconds
         let nonfinite = sigmas.withUnsafeBufferPointer { sigmaView in
             noiseIDs.withUnsafeBufferPointer { idView in
                 run(NoiseBatch(
@@ -107,6 +130,7 @@ public final class BatchNoiser: @unchecked Sendable {
                     sigmas: sigmaView, noiseIDs: idView))
             }
         }
+        let kernelNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - kernelStart)
         if nonfinite && settings.rejectNonfinite {
             buffers.recycle(buffer)
             throw ProtocolError(.nonfinite, "tensor '\(settings.latentTensor)' holds NaN or Inf values")
@@ -114,7 +138,8 @@ public final class BatchNoiser: @unchecked Sendable {
         state.batches &+= 1
         state.samples &+= UInt64(samples)
         state.seq &+= 1
-        return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step, sigmas: sigmas)
+        return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
+                             sigmas: sigmas, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
     }
 
     /// Runs the kernel over the batch, split across the workers; true if any z_0 was non-finite.
@@ -128,6 +153,34 @@ public final class BatchNoiser: @unchecked Sendable {
             flags.set(part, kernel.run(batch, elements: ranges[part]))
         }
         return flags.any
+    }
+}
+
+/// How a batch's σ are drawn: the curriculum at the step, reshaped by the adaptive proposal when it
+/// is on, each sample by the inverse CDF of its own uniform (stratified across the batch when asked).
+struct SigmaDraw {
+    let distribution: SigmaDistribution
+    let proposal: SigmaProposal?
+    let stratified: Bool
+
+    init(settings: NoisingSettings, state: DaemonState, step: Int64, latentShape: [Int]) {
+        distribution = settings.schedule.distribution(
+            atStep: step, latentShape: settings.schedule.usesLatentShape ? latentShape : nil)
+        proposal = settings.adaptive.enabled
+            ? SigmaProposal(curriculum: distribution, history: state.lossHistory, settings: settings.adaptive) : nil
+        stratified = settings.stratified
+    }
+
+    /// σ per sample (f32, as sent) and, with the adaptive proposal, the weight p(σ)/q(σ) of each.
+    func sigmas(_ uniforms: [(Double, Double)]) -> ([Float], [Float]?) {
+        var u = uniforms.map(\.0)
+        if stratified, let first = uniforms.first {
+            // The permutation of strata comes from the first sample's second uniform.
+            u = Stratification.stratify(u, permutation: UInt64(first.1 * 0x1p53))
+        }
+        guard let proposal else { return (u.map { Float(distribution.quantile($0)) }, nil) }
+        let exact = u.map { proposal.quantile($0) }
+        return (exact.map { Float($0) }, exact.map { Float(proposal.weight($0)) })
     }
 }
 

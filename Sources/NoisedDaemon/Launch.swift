@@ -1,6 +1,5 @@
 import Configuration
 import Foundation
-import Glibc
 import Logging
 
 /// Reads the one config file. File errors and schema errors both name the file.
@@ -25,21 +24,17 @@ public struct ConfigFileError: Error, CustomStringConvertible {
 }
 
 extension NoisingDaemon {
-    /// `noised run`: logging, signals, then the pipeline until SIGTERM or SIGINT.
+    /// `noised run`: logging, then the service group until SIGTERM or SIGINT.
     /// `stateDirectory` overrides the file's `state_dir` (the demo keeps its state apart).
-    public static func launch(configPath: String, stateDirectory: String? = nil) throws {
+    public static func launch(configPath: String, stateDirectory: String? = nil) async throws {
         var config = try ConfigFile.load(configPath)
         if let stateDirectory { config.stateDir = stateDirectory }
         let environment = ProcessInfo.processInfo.environment
-        let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        let level = LogfmtLogHandler.Level(Logger.Level(rawValue: config.logLevel.rawValue) ?? .info)
         LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level, environment: environment) }
         let logger = Logger(label: "noised")
-        let daemon = NoisingDaemon(config: config, logger: logger)
-        // Before any other thread exists, so that only the watcher receives these signals.
-        SignalWatcher([SIGTERM, SIGINT]) { signal in
-            logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
-            daemon.requestStop()
-        }.start()
-        _ = try daemon.run()
+        let daemon = try await NoisingDaemon(configPath: configPath, config: config, logger: logger, logLevel: level,
+                                       environment: environment)
+        try await daemon.run()
     }
 }

@@ -7,17 +7,32 @@ import Synchronization
 /// Under systemd (`JOURNAL_STREAM` set) each line starts with a `<N>` syslog priority, which
 /// journald turns into the entry's priority, and the timestamp is left to journald.
 public struct LogfmtLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// Shared by every handler made from one bootstrap, so a reload changes the level everywhere.
+    public final class Level: Sendable {
+        private let value: Mutex<Logger.Level>
+        public init(_ level: Logger.Level) { value = Mutex(level) }
+        public var current: Logger.Level {
+            get { value.withLock { $0 } }
+            set { value.withLock { $0 = newValue } }
+        }
+    }
+
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let journal: Bool
+    private let level: Level
 
     private static let writeLock = Mutex(())
 
-    public init(label: String, level: Logger.Level = .info, environment: [String: String]) {
+    public init(label: String, level: Level, environment: [String: String]) {
         self.label = label
-        self.logLevel = level
+        self.level = level
         self.journal = environment["JOURNAL_STREAM"] != nil
+    }
+
+    public var logLevel: Logger.Level {
+        get { level.current }
+        set { level.current = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

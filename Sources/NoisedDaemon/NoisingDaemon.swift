@@ -1,145 +1,172 @@
 import Configuration
 import Foundation
 import Logging
-import NoisedProtocol
-import Synchronization
-import ZeroMQ
+import ServiceLifecycle
+import UnixSignals
 
-/// The running service: PULL latents → noise → PUSH (z_t, ε, σ), with state kept across restarts.
-///
-/// `run` drives the pipeline on the calling thread until `requestStop`; then it drains what was
-/// received (bounded by `shutdown.drain_seconds`), saves state and returns the counts.
-public final class NoisingDaemon: @unchecked Sendable {
-    public struct Summary: Sendable {
-        public var received: UInt64 = 0
-        public var sent: UInt64 = 0
-        public var undelivered: UInt64 = 0
-        public var rejected: [RejectReason: UInt64] = [:]
-    }
+/// The running service: the pipeline thread plus the services around it (reload on SIGHUP, the
+/// systemd watchdog and status, the metrics endpoint), run as one swift-service-lifecycle group.
+/// SIGTERM and SIGINT shut the group down gracefully: the pipeline drains and saves its state.
+public final class NoisingDaemon: Sendable {
+    let configPath: String
+    let pipeline: Pipeline
+    let logger: Logger
+    let logLevel: LogfmtLogHandler.Level
+    let systemd: SystemdChannel
+    let metricsServer: MetricsServer?
 
-    private let config: NoisedConfig
-    private let logger: Logger
-    private let stopRequested = Atomic<Bool>(false)
-    /// How often a blocked receive or send wakes up to look at `stopRequested`.
-    private static let pollMilliseconds: Int32 = 100
-    private static let saveInterval: Duration = .seconds(2)
-
-    public init(config: NoisedConfig, logger: Logger) {
-        self.config = config
+    init(configPath: String, config: NoisedConfig, logger: Logger, logLevel: LogfmtLogHandler.Level,
+         environment: [String: String]) async throws {
+        self.configPath = configPath
         self.logger = logger
+        self.logLevel = logLevel
+        systemd = SystemdChannel(notifier: try SystemdNotifier(environment: environment), logger: logger)
+        let metrics = NoisedMetrics()
+        // The pipeline is made after the server binds, so READY=1 means every listener is up; the
+        // health check reads the pipeline through a box filled in just below.
+        let box = PipelineBox()
+        metricsServer = try await config.metrics.listen.asyncMap { listen in
+            try await MetricsServer.bind(listen: listen, metrics: metrics) { box.pipeline?.healthProblem }
+        }
+        pipeline = try Pipeline(
+            config: config, logger: logger, metrics: metrics,
+            metricsAddress: metricsServer.map { "\($0.localAddress.ipAddress ?? "?"):\($0.port)" },
+            stallAfterBatches: environment["NOISED_TEST_STALL_AFTER_BATCHES"].flatMap(UInt64.init))
+        box.pipeline = pipeline
     }
 
-    /// Safe from any thread, including a signal-watching one.
-    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
-
-    private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
-
-    public func run() throws -> Summary {
-        let store = config.stateDir.map(StateStore.init(directory:))
-        var state = try store?.load() ?? DaemonState()
-        let settings = NoisingSettings(config)
-
-        let context = try ZMQContext()
-        let input = try ZMQSocket(context, type: .pull)
-        try input.setHighWaterMarks(receive: Int32(clamping: config.input.highWaterMark))
-        try input.setTimeouts(receive: Self.pollMilliseconds)
-        try input.setLinger(milliseconds: 0)
-        let output = try ZMQSocket(context, type: .push)
-        try output.setHighWaterMarks(send: Int32(clamping: config.output.highWaterMark))
-        try output.setTimeouts(send: Self.pollMilliseconds)
-        try attach(input, config.input.endpoint, bind: config.input.bind)
-        try attach(output, config.output.endpoint, bind: config.output.bind)
-
-        let buffers = MessageBufferPool(maxIdle: config.output.highWaterMark + config.workers + 2)
-        let noiser = BatchNoiser(seed: config.seed, workers: config.workers, buffers: buffers)
-        defer { noiser.shutdown() }
-
-        logger.info("ready", metadata: [
-            "input": "\(config.input.endpoint)", "output": "\(config.output.endpoint)",
-            "workers": "\(config.workers)", "step": "\(state.step(batchesPerStep: settings.batchesPerStep))",
-            "seq": "\(state.seq)", "samples": "\(state.samples)",
-        ])
-
-        var summary = Summary()
-        var rejects = RejectLog()
-        var lastSave = ContinuousClock.now
-        var saved = state
-
-        func save() {
-            guard let store, state != saved else { return }
-            do {
-                try store.save(state)
-                saved = state
-            } catch { logger.error("cannot save state", metadata: ["error": "\(error)"]) }
-            lastSave = .now
-        }
-
-        /// Noises and sends one message; false if it could not be delivered before `deadline`.
-        func handle(_ message: ZMQMessage, deadline: ContinuousClock.Instant?) throws {
-            summary.received += 1
-            let noised: NoisedMessage
-            do {
-                noised = try noiser.noise(message.bytes, settings: settings, state: &state)
-            } catch {
-                rejects.record(error, logger: logger)
-                return
+    func run() async throws {
+        pipeline.onReloadApplied = { [logger, systemd, logLevel, pipeline] result in
+            switch result {
+            case .success(let (changed, config)):
+                logLevel.current = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+                logger.info("reloaded", metadata: ["changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ","))"])
+                systemd.send("READY=1\nSTATUS=reloaded; step \(pipeline.step)")
+            case .failure(let error):
+                logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
+                systemd.send("READY=1\nSTATUS=reload failed: \(error)")
             }
-            let outgoing = try ZMQOutgoingMessage(zeroCopy: noised.buffer.pointer, count: noised.byteCount) {
-                [buffer = noised.buffer] in buffers.recycle(buffer)
-            }
-            // A blocked send wakes up every poll interval; once stopping, it gives up at the deadline.
-            while try !output.send(outgoing) {
-                if let deadline, ContinuousClock.now >= deadline {
-                    summary.undelivered += 1
-                    return
-                }
-                if deadline == nil && stopping { return try handleStopWhileBlocked(outgoing) }
-            }
-            summary.sent += 1
         }
-
-        /// A stop arrived while a send was blocked: keep trying until the drain deadline.
-        func handleStopWhileBlocked(_ outgoing: ZMQOutgoingMessage) throws {
-            let deadline = ContinuousClock.now + .seconds(config.shutdown.drainSeconds)
-            while try !output.send(outgoing) {
-                if ContinuousClock.now >= deadline {
-                    summary.undelivered += 1
-                    return
-                }
-            }
-            summary.sent += 1
-        }
-
-        while !stopping {
-            if let message = try input.receive() { try handle(message, deadline: nil) }
-            if ContinuousClock.now - lastSave >= Self.saveInterval { save() }
-        }
-
-        // Drain: everything already queued on the input is noised and sent, within the bound.
-        let deadline = ContinuousClock.now + .seconds(config.shutdown.drainSeconds)
-        var drained = 0
-        while ContinuousClock.now < deadline, let message = try input.receive(dontWait: true) {
-            try handle(message, deadline: deadline)
-            drained += 1
-        }
-        let left = max(.zero, deadline - ContinuousClock.now)
-        try output.setLinger(milliseconds: Int32(left.seconds * 1000))
-        input.close()
-        output.close()
-        save()
-
-        summary.rejected = rejects.counts
-        var metadata: Logger.Metadata = [
-            "received": "\(summary.received)", "sent": "\(summary.sent)", "rejected": "\(rejects.total)",
-            "undelivered": "\(summary.undelivered)", "drained": "\(drained)",
-            "step": "\(state.step(batchesPerStep: settings.batchesPerStep))", "seq": "\(state.seq)",
+        // Graceful shutdown runs in reverse order: the pipeline, last here, starts draining first.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ReloadService(daemon: self)),
+            .init(service: WatchdogService(pipeline: pipeline, systemd: systemd)),
         ]
-        metadata.merge(rejects.summary) { a, _ in a }
-        logger.info("stopped", metadata: metadata)
-        return summary
+        if let metricsServer { services.append(.init(service: metricsServer)) }
+        services.append(.init(service: PipelineService(pipeline: pipeline, systemd: systemd),
+                              successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 
-    private func attach(_ socket: ZMQSocket, _ endpoint: String, bind: Bool) throws {
-        if bind { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
+    /// SIGHUP: re-read and validate the file; a valid one goes to the pipeline, which applies it
+    /// before its next batch. An invalid one changes nothing and says why.
+    func reload() {
+        systemd.reloading()
+        do {
+            pipeline.requestReload(try ConfigFile.load(configPath))
+        } catch {
+            pipeline.metrics.reloadFailures.increment()
+            logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
+            systemd.send("READY=1\nSTATUS=reload failed: \(error)")
+        }
+    }
+}
+
+/// Lets the health check find the pipeline, which is made after the metrics server.
+private final class PipelineBox: @unchecked Sendable {
+    var pipeline: Pipeline?
+}
+
+extension Optional {
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}
+
+/// sd_notify when systemd asked for it (`NOTIFY_SOCKET`); a failed send is logged, never fatal.
+struct SystemdChannel: Sendable {
+    let notifier: SystemdNotifier?
+    let logger: Logger
+
+    var watchdogInterval: Duration? { notifier?.watchdogInterval }
+
+    func send(_ fields: String) {
+        guard let notifier else { return }
+        do { try notifier.send(fields) } catch {
+            logger.debug("sd_notify failed", metadata: ["error": "\(error)", "fields": "\(fields)"])
+        }
+    }
+
+    func reloading() {
+        guard let notifier else { return }
+        do { try notifier.reloading() } catch { logger.debug("sd_notify failed", metadata: ["error": "\(error)"]) }
+    }
+}
+
+/// Runs the pipeline on its own thread (its ZeroMQ calls block) and stops it on graceful shutdown.
+struct PipelineService: Service {
+    let pipeline: Pipeline
+    let systemd: SystemdChannel
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+                let thread = Thread { [pipeline, systemd] in
+                    // Sockets are bound and state is loaded: the pipeline was made before this.
+                    systemd.send("READY=1\nSTATUS=step \(pipeline.step)")
+                    do {
+                        _ = try pipeline.run()
+                        done.resume()
+                    } catch { done.resume(throwing: error) }
+                }
+                thread.name = "noised-pipeline"
+                thread.start()
+            }
+        } onGracefulShutdown: { [pipeline, systemd] in
+            pipeline.logger.info("stopping")
+            systemd.send("STOPPING=1")
+            pipeline.requestStop()
+        }
+    }
+}
+
+/// SIGHUP → reload.
+struct ReloadService: Service {
+    let daemon: NoisingDaemon
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            daemon.reload()
+        }
+    }
+}
+
+/// Pings systemd's watchdog at half its interval, but only while the pipeline loop keeps coming
+/// round (processing or idle-waiting): a stuck pipeline lets the watchdog fire. Also keeps STATUS=
+/// current with the step and rate.
+struct WatchdogService: Service {
+    let pipeline: Pipeline
+    let systemd: SystemdChannel
+
+    func run() async throws {
+        let period = systemd.watchdogInterval.map { $0 / 2 } ?? .seconds(5)
+        var lastBatches = pipeline.batchesSent
+        var lastTime = ContinuousClock.now
+        while !Task.isShuttingDownGracefully {
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) } } catch { return }
+            let now = ContinuousClock.now
+            let batches = pipeline.batchesSent
+            let rate = Double(batches &- lastBatches) / max((now - lastTime).seconds, 1e-9)
+            var fields = String(format: "STATUS=step %lld, %.1f batches/s", pipeline.step, rate)
+            if systemd.watchdogInterval != nil, pipeline.secondsSinceHeartbeat < period.seconds {
+                fields = "WATCHDOG=1\n" + fields
+            }
+            systemd.send(fields)
+            (lastBatches, lastTime) = (batches, now)
+        }
     }
 }

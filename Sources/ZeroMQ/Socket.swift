@@ -1,7 +1,7 @@
 import CZeroMQ
 
 public enum ZMQSocketType: Sendable {
-    case push, pull, pub, sub
+    case push, pull, pub, sub, req, rep, pair
 
     var raw: Int32 {
         switch self {
@@ -9,13 +9,16 @@ public enum ZMQSocketType: Sendable {
         case .pull: ZMQ_PULL
         case .pub: ZMQ_PUB
         case .sub: ZMQ_SUB
+        case .req: ZMQ_REQ
+        case .rep: ZMQ_REP
+        case .pair: ZMQ_PAIR
         }
     }
 }
 
 /// One libzmq socket. Like libzmq sockets, it must be used from one thread at a time.
 public final class ZMQSocket: @unchecked Sendable {
-    private var handle: UnsafeMutableRawPointer?
+    var handle: UnsafeMutableRawPointer?
     public let type: ZMQSocketType
     /// Held so the context outlives its sockets: terminating a context waits for them to close.
     private let context: ZMQContext
@@ -114,6 +117,28 @@ public final class ZMQSocket: @unchecked Sendable {
         try set(option, value, name)
     }
 
+    // MARK: CURVE
+
+    /// Makes this socket a CURVE server: peers must handshake with CURVE and know its public key;
+    /// the ZAP handler of the context (see `ZAPAuthenticator`) decides which clients are let in.
+    /// Set before `bind`.
+    public func makeCurveServer(secretKey: String, zapDomain: String = "noised") throws {
+        let secret = try ZMQCurve.decode(secretKey)
+        try set(ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER")
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: secret, name: "ZMQ_CURVE_SECRETKEY")
+        try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(zapDomain.utf8), name: "ZMQ_ZAP_DOMAIN")
+    }
+
+    /// Makes this socket a CURVE client of the server whose public key is `serverKey`. Set before `connect`.
+    public func makeCurveClient(serverKey: String, publicKey: String, secretKey: String) throws {
+        let server = try ZMQCurve.decode(serverKey)
+        let own = try ZMQCurve.decode(publicKey)
+        let secret = try ZMQCurve.decode(secretKey)
+        try setOption(ZMQ_CURVE_SERVERKEY, bytes: server, name: "ZMQ_CURVE_SERVERKEY")
+        try setOption(ZMQ_CURVE_PUBLICKEY, bytes: own, name: "ZMQ_CURVE_PUBLICKEY")
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: secret, name: "ZMQ_CURVE_SECRETKEY")
+    }
+
     // MARK: Receive
 
     /// Receives one frame, or nil when the receive timeout expires (or `dontWait` and nothing is queued).
@@ -127,6 +152,20 @@ public final class ZMQSocket: @unchecked Sendable {
             if error.isTimeout { return nil }
             throw error
         }
+    }
+
+    /// Receives every frame of one multipart message (copied), or nil when the receive timeout
+    /// expires before its first frame (or `dontWait` and nothing is queued).
+    public func receiveMultipart(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
+        guard let first = try receive(dontWait: dontWait) else { return nil }
+        var parts = [Array(first.bytes)]
+        var more = first.hasMore
+        // The remaining frames of a message arrive together with its first one.
+        while more, let next = try receive() {
+            parts.append(Array(next.bytes))
+            more = next.hasMore
+        }
+        return parts
     }
 
     /// Blocks until the socket is readable or `milliseconds` pass; true when a receive will not block.
@@ -160,6 +199,27 @@ public final class ZMQSocket: @unchecked Sendable {
     public func send(copying bytes: [UInt8], dontWait: Bool = false) throws(ZMQError) -> Bool {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(ZMQError) in try send(copying: raw, dontWait: dontWait) } }
         return try result.get()
+    }
+
+    /// Sends `parts` as one multipart message (copied). False when the send timeout expired
+    /// before the first frame was taken; libzmq queues a message's frames atomically, so the rest follow.
+    @discardableResult
+    public func send(parts: [[UInt8]], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        precondition(!parts.isEmpty, "a multipart message has at least one frame")
+        let socket = try open
+        for (index, part) in parts.enumerated() {
+            var flags = dontWait ? ZMQ_DONTWAIT : 0
+            if index < parts.count - 1 { flags |= ZMQ_SNDMORE }
+            while true {
+                let rc = part.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
+                if rc >= 0 { break }
+                let error = ZMQError("zmq_send")
+                if error.code == EINTR { continue }
+                if error.isTimeout && index == 0 { return false }
+                throw error
+            }
+        }
+        return true
     }
 
     /// Sends `message` without copying its bytes. True when libzmq took it; false when the send

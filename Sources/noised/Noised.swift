@@ -4,15 +4,15 @@ import NoiseKernel
 import NoisedDaemon
 
 @main
-struct Noised: ParsableCommand {
+struct Noised: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Noises latent batches for rectified-flow training: ZeroMQ in, (z_t, ε, σ) out.",
-        subcommands: [Run.self, CheckConfig.self, ScheduleCommand.self, Bench.self, Feed.self, Tap.self],
+        subcommands: [Run.self, CheckConfig.self, ScheduleCommand.self, Bench.self, Feed.self, Tap.self, Keygen.self],
         defaultSubcommand: Run.self
     )
 }
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
 
     @Option(name: .shortAndLong, help: "The config file.")
@@ -21,8 +21,8 @@ struct Run: ParsableCommand {
     @Option(help: "Keep state here instead of the config's state_dir.")
     var stateDir: String?
 
-    func run() throws {
-        do { try NoisingDaemon.launch(configPath: config, stateDirectory: stateDir) } catch {
+    func run() async throws {
+        do { try await NoisingDaemon.launch(configPath: config, stateDirectory: stateDir) } catch {
             FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
             throw ExitCode.failure
         }
@@ -261,6 +261,27 @@ struct ScheduleCommand: ParsableCommand {
             return dims
         }
         do { print(try ScheduleTool.run(options)) } catch {
+            FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a CURVE keypair: NAME.key (Z85 secret, mode 0600) and NAME.pub (Z85 public, 0644).",
+        discussion: "Existing files are never overwritten. Give the daemon its NAME.key as security.curve.secret_key_file "
+            + "and trainers the daemon's .pub; put each trainer's NAME.pub in security.curve.authorized_keys_dir.")
+
+    @Argument(help: "The key's name (a host or trainer name).") var name: String
+    @Option(help: "Directory to write the files in.") var dir = "."
+
+    func run() throws {
+        do {
+            let written = try KeyFiles.generate(name: name, directory: dir)
+            print("secret key: \(written.secretKeyPath)")
+            print("public key: \(written.publicKeyPath)  \(written.publicKey)")
+        } catch {
             FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
             throw ExitCode.failure
         }

@@ -44,18 +44,6 @@ final class CurriculumTests: XCTestCase {
         XCTAssertEqual(config.schedule, expected)
     }
 
-    private func assertRejected(_ yaml: String, _ keyPath: String, _ messageFragment: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try NoisedConfig.parse(yaml: yaml)
-            XCTFail("accepted; expected \(keyPath) to be rejected", file: file, line: line)
-        } catch {
-            XCTAssertEqual(error.keyPath, keyPath, "\(error)", file: file, line: line)
-            XCTAssertTrue(error.message.contains(messageFragment), "\(error) does not mention \(messageFragment.debugDescription)",
-                          file: file, line: line)
-        }
-    }
-
     func testBadDistributionParameters() {
         assertRejected(curriculum("{at_step: 0, distribution: mode, scale: 2}"), "schedule.curriculum[0].scale", "must be in [-1, 2/(pi - 2)")
         assertRejected(curriculum("{at_step: 0, distribution: beta, a: 2}"), "schedule.curriculum[0].b", "missing; beta needs a and b")

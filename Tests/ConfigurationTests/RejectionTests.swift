@@ -3,19 +3,6 @@ import Configuration
 
 /// Bad values and unknown keys are errors that name the key path.
 final class RejectionTests: XCTestCase {
-    private func assertRejected(_ yaml: String, _ keyPath: String, _ messageFragment: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try NoisedConfig.parse(yaml: yaml)
-            XCTFail("accepted \(yaml.debugDescription); expected \(keyPath) to be rejected", file: file, line: line)
-        } catch {
-            XCTAssertEqual(error.keyPath, keyPath, "\(error)", file: file, line: line)
-            XCTAssertTrue(error.message.contains(messageFragment),
-                          "\(error) does not mention \(messageFragment.debugDescription)", file: file, line: line)
-            XCTAssertEqual(error.description, "\(keyPath): \(error.message)", file: file, line: line)
-        }
-    }
-
     func testBadTopLevelValues() {
         assertRejected("seed: -1", "seed", "expected an integer in 0...18446744073709551615, got '-1'")
         assertRejected("seed: 18446744073709551616", "seed", "got '18446744073709551616'")

@@ -29,6 +29,27 @@ final class PhiloxAndStreamTests: XCTestCase {
         }
     }
 
+    func testSixteenBlocksMatchScalar() {
+        var random = TestRandom(state: 12)
+        for _ in 0..<20 {
+            let key = SIMD2(UInt32(truncatingIfNeeded: random.next()), UInt32(truncatingIfNeeded: random.next()))
+            let groupLow = UInt32(truncatingIfNeeded: random.next()) & ~15
+            let (groupHigh, idLow, idHigh) = (UInt32(truncatingIfNeeded: random.next()),
+                                              UInt32(truncatingIfNeeded: random.next()),
+                                              UInt32(truncatingIfNeeded: random.next()))
+            let order = NoiseBlockGenerator.laneGroups
+            let (first, second) = Philox4x32_10.sixteenBlocks(
+                groupLow: groupLow, groupHigh: groupHigh, idLow: idLow, idHigh: idHigh, key: key, laneOrder: order)
+            for (set, output) in [first, second].enumerated() {
+                for lane in 0..<8 {
+                    let group = groupLow + UInt32(8 * set) + order[lane]
+                    let expected = Philox4x32_10.block(counter: SIMD4(group, groupHigh, idLow, idHigh), key: key)
+                    XCTAssertEqual(SIMD4(output.x0[lane], output.x1[lane], output.x2[lane], output.x3[lane]), expected)
+                }
+            }
+        }
+    }
+
     func testEpsMatchesFloat64Reference() {
         var maxError = 0.0
         for seed: UInt64 in [0, 1, 0xDEAD_BEEF_0123_4567, .max] {
@@ -65,8 +86,10 @@ final class PhiloxAndStreamTests: XCTestCase {
         var maxError = 0.0
         for start in stride(from: 0, to: cases.count, by: 8) {
             let chunk = (0..<8).map { cases[min(start + $0, cases.count - 1)] }
+            // Lane i of the transform's input holds group laneGroups[i].
+            let lanes = (0..<8).map { chunk[Int(NoiseBlockGenerator.laneGroups[$0])] }
             let counters = Counters8(
-                x0: SIMD8(chunk.map(\.x)), x1: SIMD8(chunk.map(\.y)), x2: SIMD8(chunk.map(\.z)), x3: SIMD8(chunk.map(\.w)))
+                x0: SIMD8(lanes.map(\.x)), x1: SIMD8(lanes.map(\.y)), x2: SIMD8(lanes.map(\.z)), x3: SIMD8(lanes.map(\.w)))
             let (v0, v1, v2, v3) = NoiseBlockGenerator.transform(counters)
             let values = [v0, v1, v2, v3].flatMap { v in (0..<8).map { v[$0] } }
             for (group, x) in chunk.enumerated() {

@@ -145,3 +145,36 @@ final class SocketTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ZMQContext.version.0, 4)
     }
 }
+
+final class MonitorTests: XCTestCase {
+    func testDisconnectOfAPeerIsReported() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zmq-monitor-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setLinger(milliseconds: 0)
+        try pull.startMonitor("inproc://monitor-test", events: [.accepted, .disconnected])
+        let events = try ZMQSocket(context, type: .pair)
+        try events.setLinger(milliseconds: 0)
+        try events.setTimeouts(receive: 5000)
+        try events.connect("inproc://monitor-test")
+        try pull.bind("ipc://\(directory.path)/m.sock")
+
+        let push = try ZMQSocket(context, type: .push)
+        try push.setLinger(milliseconds: 0)
+        try push.connect("ipc://\(directory.path)/m.sock")
+        let accepted = try XCTUnwrap(try events.receiveMultipart().flatMap(ZMQSocketEvent.init(parts:)))
+        XCTAssertEqual(accepted.kind, .accepted)
+        XCTAssertTrue(accepted.address.hasSuffix("m.sock"), accepted.address)
+        push.close()
+        let disconnected = try XCTUnwrap(try events.receiveMultipart().flatMap(ZMQSocketEvent.init(parts:)))
+        XCTAssertEqual(disconnected.kind, .disconnected)
+    }
+
+    func testMalformedEventFramesAreNotEvents() {
+        XCTAssertNil(ZMQSocketEvent(parts: [[1, 2, 3]]))
+        XCTAssertNil(ZMQSocketEvent(parts: [[1, 2, 3], [4]]))
+        XCTAssertEqual(ZMQSocketEvent(parts: [[0x00, 0x02, 7, 0, 0, 0], Array("tcp://x".utf8)])?.kind, .disconnected)
+    }
+}

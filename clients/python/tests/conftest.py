@@ -21,8 +21,8 @@ def daemon(tmp_path, noised_bin):
     and returns it once it logged msg=ready. Daemons still running at teardown are killed."""
     started: list[Daemon] = []
 
-    def start(overrides: dict | None = None, *, name: str = "daemon") -> Daemon:
-        instance = Daemon(noised_bin, tmp_path / name, overrides)
+    def start(overrides: dict | None = None, *, name: str = "daemon", env: dict | None = None) -> Daemon:
+        instance = Daemon(noised_bin, tmp_path / name, overrides, env)
         started.append(instance)
         return instance.start()
 

@@ -88,6 +88,8 @@ def default_config(workdir: Path, sockets: Path) -> dict:
         },
         "steps": {"batches_per_step": 1},
         "shutdown": {"drain_seconds": 10},
+        # No fixed port in tests: a test that wants metrics asks for 127.0.0.1:0.
+        "metrics": {"listen": None},
         "schedule": {
             "sigma_min": 0.0,
             "sigma_max": 1.0,
@@ -116,9 +118,10 @@ class StopResult:
 class Daemon:
     """One `noised run --config FILE` process; `start()` again after `stop()` restarts it."""
 
-    def __init__(self, binary: Path, workdir: Path, overrides: dict | None = None):
+    def __init__(self, binary: Path, workdir: Path, overrides: dict | None = None, env: dict | None = None):
         self.binary = binary
         self.workdir = workdir
+        self.env = env or {}
         workdir.mkdir(parents=True, exist_ok=True)
         self._sockets = socket_dir(workdir)
         self.config = merge(default_config(workdir, self._sockets), overrides or {})
@@ -148,6 +151,7 @@ class Daemon:
         self._process = subprocess.Popen(
             [str(self.binary), "run", "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **self.env},
         )
         self._reader = threading.Thread(target=self._read_stderr, args=(self._process,), daemon=True)
         self._reader.start()
@@ -187,6 +191,14 @@ class Daemon:
                     status = f"exited with {self._process.returncode}" if exited else f"no {what} after {timeout_s} s"
                     pytest.fail(f"noised {status}; stderr:\n" + "\n".join(self._lines[-40:]), pytrace=False)
                 self._changed.wait(min(remaining, 0.2))
+
+    def rewrite_config(self, overrides: dict) -> None:
+        """Change the config file on disk (the running daemon sees it on SIGHUP)."""
+        self.config = merge(self.config, overrides)
+        write_config(self.config_path, self.config)
+
+    def send_signal(self, sig: int) -> None:
+        self._process.send_signal(sig)
 
     def stop(self, sig: int = signal.SIGTERM) -> StopResult:
         """Signal the daemon, wait (bounded) for it to drain and exit, and return how it ended."""

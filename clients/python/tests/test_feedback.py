@@ -139,11 +139,14 @@ def test_malformed_reports_are_rejected_while_the_daemon_keeps_serving(daemon, s
     bad = len(MALFORMED_REPORTS)
     assert (stopped.count("reports"), stopped.count("reports_rejected")) == (bad + 1, bad)
     rejections = [record for record in noised.log_records() if record.get("msg") == "rejected report"]
-    assert len(rejections) == bad, noised.stderr_text()
-    assert all(record.get("reason") for record in rejections), rejections
+    # Lines are rate-limited per reason (one a second, with a suppressed count); the stop line counts all.
+    assert 1 <= len(rejections) <= bad, noised.stderr_text()
+    assert all(record.get("reason") and record.get("detail") for record in rejections), rejections
     state = json.loads((state_dir / "state.json").read_text())
-    assert state["reportedStep"] == 42
-    assert "lossHistory" in state
+    assert state["reported_step"] == 42
+    # No bad report was even partly applied: no loss reached the adaptive histories.
+    history = state.get("loss_history")
+    assert history is None or all(len(losses) == 0 for losses in history["losses"]), history
 
 
 def test_adapted_histories_and_the_step_survive_a_restart(daemon, sockets, tmp_path):
@@ -162,9 +165,9 @@ def test_adapted_histories_and_the_step_survive_a_restart(daemon, sockets, tmp_p
     stopped = noised.stop()
     assert stopped.returncode == 0, stopped.stderr
     state = json.loads((state_dir / "state.json").read_text())
-    assert state["reportedStep"] == last_step
+    assert state["reported_step"] == last_step
     # Warm-up needed `history` losses in every bin.
-    assert count_numbers(state["lossHistory"]) >= ADAPTIVE["bins"] * ADAPTIVE["history"]
+    assert count_numbers(state["loss_history"]) >= ADAPTIVE["bins"] * ADAPTIVE["history"]
 
     noised.start()
     with Session(noised) as session:

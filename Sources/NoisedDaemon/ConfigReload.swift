@@ -1,0 +1,66 @@
+import Configuration
+
+/// What a reload may change while the daemon runs, and what it may not.
+extension NoisedConfig {
+    /// Keys whose change needs a restart: the noise stream's identity and where state and metrics live.
+    static let restartOnlyKeys = ["seed", "instance", "state_dir", "metrics.listen", "security.curve"]
+
+    /// The running values of the restart-only keys, kept across a reload.
+    mutating func keepRestartOnlyValues(from running: NoisedConfig) {
+        seed = running.seed
+        instance = running.instance
+        stateDir = running.stateDir
+        metrics = running.metrics
+        // The key pair stays; the authorized keys directory is read again on every reload.
+        if let running = running.security.curve, security.curve != nil {
+            security.curve?.secretKeyFile = running.secretKeyFile
+        } else {
+            security = running.security
+        }
+    }
+
+    /// Every ZeroMQ endpoint the daemon binds or connects.
+    var allEndpoints: [String] { [input.endpoint, output.endpoint] + (feedback.endpoint.map { [$0] } ?? []) }
+
+    /// Dotted key paths (as in the YAML file) whose values differ, leaves first found per section.
+    func changedKeys(to new: NoisedConfig) -> [String] {
+        Self.differences(Mirror(reflecting: self), Mirror(reflecting: new), prefix: "")
+    }
+
+    private static func differences(_ a: Mirror, _ b: Mirror, prefix: String) -> [String] {
+        var keys: [String] = []
+        for (left, right) in zip(a.children, b.children) {
+            guard let label = left.label else { continue }
+            let key = prefix + snakeCase(label)
+            let l = Mirror(reflecting: left.value), r = Mirror(reflecting: right.value)
+            if l.displayStyle == .struct, r.displayStyle == .struct, !l.children.isEmpty, key != "schedule" {
+                keys += differences(l, r, prefix: key + ".")
+            } else if String(reflecting: left.value) != String(reflecting: right.value) {
+                keys.append(key)
+            }
+        }
+        return keys
+    }
+
+    private static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+        }
+        return out
+    }
+
+    /// The settings that shape the sockets: a change re-makes them.
+    var sockets: SocketSettings {
+        SocketSettings(
+            input: [input.endpoint, "\(input.bind)", "\(input.highWaterMark)"],
+            output: [output.endpoint, "\(output.bind)", "\(output.highWaterMark)"],
+            feedback: [feedback.endpoint ?? "", "\(feedback.bind)", "\(feedback.pattern)"])
+    }
+
+    struct SocketSettings: Equatable {
+        let input: [String]
+        let output: [String]
+        let feedback: [String]
+    }
+}

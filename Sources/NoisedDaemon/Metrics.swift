@@ -1,0 +1,129 @@
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+/// The daemon's metrics: swift-metrics handles backed by one Prometheus registry, which the
+/// metrics server renders. Each instance has its own registry (no global bootstrap), so tests
+/// and several daemons in one process do not share counts.
+public final class NoisedMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    public let batchesIn: CoreMetrics.Counter
+    public let samplesIn: CoreMetrics.Counter
+    public let bytesIn: CoreMetrics.Counter
+    public let batchesOut: CoreMetrics.Counter
+    public let samplesOut: CoreMetrics.Counter
+    public let bytesOut: CoreMetrics.Counter
+    public let feedbackReports: CoreMetrics.Counter
+    public let feedbackReportsRejected: CoreMetrics.Counter
+    public let inputDisconnects: CoreMetrics.Counter
+    public let reloads: CoreMetrics.Counter
+    public let reloadFailures: CoreMetrics.Counter
+    /// The curriculum step of the last batch.
+    public let step: Meter
+    /// Output messages handed to ZeroMQ whose buffers have not come back yet.
+    public let pendingOutput: Meter
+    /// σ of every sample sent; buckets 0.05 wide over [0, 1].
+    public let sigma: Recorder
+    /// The kernel's time for one batch.
+    public let kernelLatency: CoreMetrics.Timer
+    /// From a batch's arrival to its output being handed to ZeroMQ.
+    public let endToEndLatency: CoreMetrics.Timer
+
+    public static let sigmaBuckets: [Double] = (1...20).map { Double($0) / 20 }
+    public static let latencyBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    private let factory: PrometheusMetricsFactory
+    private let rejectCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let binWeightGauges = Mutex<[Int: Meter]>([:])
+    private let queueGauges = Mutex<[String: Meter]>([:])
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        let factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = factory
+        func counter(_ name: String, _ help: String) -> CoreMetrics.Counter {
+            let descriptor = Self.descriptor(name, unit: "total", help)
+            return CoreMetrics.Counter(label: descriptor.name, dimensions: [], handler: registry.makeCounter(descriptor: descriptor), factory: factory)
+        }
+        func timer(_ name: String, _ help: String) -> CoreMetrics.Timer {
+            let descriptor = Self.descriptor(name, unit: "seconds", help)
+            let histogram = registry.makeDurationHistogram(descriptor: descriptor, buckets: Self.latencyBuckets)
+            return CoreMetrics.Timer(label: descriptor.name, dimensions: [], handler: histogram, factory: factory)
+        }
+        batchesIn = counter("batches_received", "Input batches received (valid or not).")
+        samplesIn = counter("samples_received", "Samples in valid input batches.")
+        bytesIn = counter("bytes_received", "Bytes of input messages received.")
+        batchesOut = counter("batches_sent", "Noised batches handed to ZeroMQ for sending.")
+        samplesOut = counter("samples_sent", "Samples in noised batches sent.")
+        bytesOut = counter("bytes_sent", "Bytes of output messages sent.")
+        feedbackReports = counter("feedback_reports", "Trainer loss reports accepted.")
+        feedbackReportsRejected = counter("feedback_reports_rejected", "Trainer loss reports rejected as malformed.")
+        inputDisconnects = counter("input_disconnects", "Producer connections closed, including by ZeroMQ for a frame over input.max_message_bytes.")
+        reloads = counter("reloads", "Configuration reloads applied (SIGHUP).")
+        reloadFailures = counter("reload_failures", "Configuration reloads refused; the running configuration was kept.")
+        let stepDescriptor = Self.descriptor("step", unit: "", "Curriculum step of the last batch.")
+        step = Meter(label: stepDescriptor.name, dimensions: [], handler: registry.makeGauge(descriptor: stepDescriptor), factory: factory)
+        let queueLabels = [("queue", "pending_output")]
+        pendingOutput = Meter(label: Self.queueDepthDescriptor.name, dimensions: queueLabels,
+                              handler: registry.makeGauge(descriptor: Self.queueDepthDescriptor, labels: queueLabels), factory: factory)
+        let sigmaDescriptor = Self.descriptor("sigma", unit: "", "Noise level σ of each sample sent.")
+        let sigmaHistogram = registry.makeValueHistogram(descriptor: sigmaDescriptor, buckets: Self.sigmaBuckets)
+        sigma = Recorder(label: sigmaDescriptor.name, dimensions: [], aggregate: true, handler: sigmaHistogram, factory: factory)
+        kernelLatency = timer("kernel", "Time the noising kernel took per batch.")
+        endToEndLatency = timer("end_to_end", "Time from receiving a batch to handing its output to ZeroMQ.")
+    }
+
+    /// `noised_<name>_<unit>` with its HELP text.
+    private static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "noised", metricName: name, unitName: unit, helpText: help)
+    }
+
+    private static var rejectsDescriptor: MetricNameDescriptor { descriptor("rejected_batches", unit: "total", "Input batches dropped as invalid, by reason.") }
+    private static var binWeightDescriptor: MetricNameDescriptor { descriptor("adaptive_bin_weight", unit: "", "Adaptive σ sampler weight of each bin.") }
+    private static var queueDepthDescriptor: MetricNameDescriptor { descriptor("queue_depth", unit: "", "Items waiting in each of the daemon's queues.") }
+
+    /// Batches dropped as invalid, by reason (e.g. the protocol error's name).
+    public func rejects(reason: String) -> CoreMetrics.Counter {
+        rejectCounters.withLock { counters in
+            if let counter = counters[reason] { return counter }
+            let labels = [("reason", reason)]
+            let handler = registry.makeCounter(descriptor: Self.rejectsDescriptor, labels: labels)
+            let counter = CoreMetrics.Counter(label: Self.rejectsDescriptor.name, dimensions: labels, handler: handler, factory: factory)
+            counters[reason] = counter
+            return counter
+        }
+    }
+
+    /// The adaptive sampler's weight of σ bin `bin`.
+    public func binWeight(_ bin: Int) -> Meter {
+        binWeightGauges.withLock { gauges in
+            if let gauge = gauges[bin] { return gauge }
+            let labels = [("bin", String(bin))]
+            let handler = registry.makeGauge(descriptor: Self.binWeightDescriptor, labels: labels)
+            let gauge = Meter(label: Self.binWeightDescriptor.name, dimensions: labels, handler: handler, factory: factory)
+            gauges[bin] = gauge
+            return gauge
+        }
+    }
+
+    /// Depth of a named queue, beside `pendingOutput` (e.g. "input" for messages waiting to be read).
+    public func queueDepth(_ queue: String) -> Meter {
+        if queue == "pending_output" { return pendingOutput }
+        return queueGauges.withLock { gauges in
+            if let gauge = gauges[queue] { return gauge }
+            let labels = [("queue", queue)]
+            let handler = registry.makeGauge(descriptor: Self.queueDepthDescriptor, labels: labels)
+            let gauge = Meter(label: Self.queueDepthDescriptor.name, dimensions: labels, handler: handler, factory: factory)
+            gauges[queue] = gauge
+            return gauge
+        }
+    }
+
+    /// The exposition text of every metric.
+    public func render() -> String { registry.emitToString() }
+}
