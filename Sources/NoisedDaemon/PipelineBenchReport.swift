@@ -10,7 +10,7 @@ extension PipelineBench {
             guard let latency else { return "n/a" }
             return String(format: "%.2f/%.2f", latency.p50 * 1e3, latency.p99 * 1e3)
         }
-        func mebibytes(_ bytes: Int) -> String { String(format: "%.0f", Double(bytes) / 1_048_576) }
+        func mebibytes(_ bytes: Int) -> String { String(Int((Double(bytes) / 1_048_576).rounded())) }
         func caseCells(_ row: Row) -> [String] { [row.transport.rawValue, row.dtype, formatSize(row.latentBytes)] }
         let caseWidths = [10, 6, 9]
 
@@ -37,6 +37,9 @@ extension PipelineBench {
                 mebibytes(row.residentGrowthBytes),
                 row.cpuSecondsPerGigabyte.map { String(format: "%.3f", $0) } ?? "n/a",
             ], detailWidths))
+        }
+        if report.rows.contains(where: { $0.daemonArrivalToSend != nil }) {
+            lines.append("daemon arr→send and kernel: the daemon's own histograms over the idle-queue batches, interpolated within buckets bounded at 0.5, 1, 2.5, 5, 10, 25, 50 ms, ...")
         }
         if report.rows.contains(where: { $0.daemonArrivalToSend == nil }) {
             lines.append("daemon arr→send and kernel: n/a where the daemon's metrics endpoint serves no latency histograms; the end-to-end columns include both socket hops")
