@@ -4,7 +4,9 @@ extension PipelineBench {
     /// Two tables (throughput against the relay; latency, memory and CPU) and the idle line.
     public static func renderTable(_ report: Report) -> String {
         func cells(_ values: [String], _ widths: [Int]) -> String {
-            zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined().trimmingCharacters(in: .whitespaces)
+            // A value wider than its column keeps every character and one space after it.
+            zip(values, widths).map { $0.count >= $1 ? $0 + " " : $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
+                .joined().trimmingCharacters(in: .whitespaces)
         }
         func milliseconds(_ latency: LatencySummary?) -> String {
             guard let latency else { return "n/a" }
@@ -25,7 +27,7 @@ extension PipelineBench {
             ], throughputWidths))
         }
 
-        let detailWidths = caseWidths + [15, 15, 17, 17, 12, 20, 12, 9]
+        let detailWidths = caseWidths + [15, 15, 17, 17, 15, 20, 12, 9]
         lines += ["", "latency p50/p99 ms (idle: one batch at a time; loaded: saturated), daemon memory and CPU", cells(
             ["transport", "dtype", "z_0/msg", "noised idle", "relay idle", "noised loaded", "daemon arr→send", "kernel",
              "RSS peak/bound MiB", "growth MiB", "CPU s/GB"], detailWidths)]
