@@ -27,6 +27,7 @@ extension NoisingDaemon {
     /// `noised run`: logging, then the service group until SIGTERM or SIGINT.
     /// `stateDirectory` overrides the file's `state_dir` (the demo keeps its state apart).
     public static func launch(configPath: String, stateDirectory: String? = nil) async throws {
+        HeapPolicy.keepFreedMemory()
         var config = try ConfigFile.load(configPath)
         if let stateDirectory { config.stateDir = stateDirectory }
         let environment = ProcessInfo.processInfo.environment

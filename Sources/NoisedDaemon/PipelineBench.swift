@@ -134,7 +134,7 @@ public struct PipelineBench {
 
     public func run() throws -> Report {
         try validate()
-        Self.reuseFreedMemory()
+        HeapPolicy.keepFreedMemory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("noised-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -267,15 +267,6 @@ public struct PipelineBench {
                           messages: inWindow.count)
     }
 
-    /// Makes glibc serve large blocks from the heap and keep freed ones, so the bench's own
-    /// receives (the consumer's and the relay's) reuse pages instead of mapping and zeroing fresh
-    /// ones per message, which at 32 MiB and beyond would make this process the bottleneck and
-    /// the relay a poor yardstick. The daemon is a separate process with its own allocator settings.
-    static func reuseFreedMemory() {
-        let mmapMax: Int32 = -4, trimThreshold: Int32 = -1 // M_MMAP_MAX, M_TRIM_THRESHOLD of <malloc.h>
-        _ = glibcMallopt(mmapMax, 0)
-        _ = glibcMallopt(trimThreshold, Int32.max)
-    }
 
     /// The daemon's CPU while it has no input, after a short settle.
     private func idleCPU(pid: Int32) -> Idle? {
@@ -312,7 +303,3 @@ public struct PipelineBench {
         return "\(bytes) B"
     }
 }
-
-/// glibc's mallopt(3); <malloc.h> is not part of the Glibc module.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

@@ -32,7 +32,7 @@ public enum BenchRelay {
 
     /// Binds, logs `msg=ready` on stderr, then forwards until the process is terminated.
     public static func serve(_ options: Options) throws -> Never {
-        PipelineBench.reuseFreedMemory()
+        HeapPolicy.keepFreedMemory()
         let messages = try BenchMessages(latentBytes: options.latentBytes, dtype: options.dtype)
         let context = try ZMQContext()
         let pull = try ZMQSocket(context, type: .pull)
