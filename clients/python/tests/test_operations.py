@@ -268,3 +268,25 @@ def test_the_unit_passes_verify_and_the_security_score(noised_bin):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exposure" in result.stdout
+
+
+def test_under_journald_lines_carry_syslog_priorities(noised_bin, tmp_path):
+    """With JOURNAL_STREAM set (as systemd sets it), each line starts with <N> and leaves time to journald."""
+    from tests.harness import default_config, socket_dir, write_config
+    config = default_config(tmp_path, socket_dir(tmp_path))
+    path = write_config(tmp_path / "noised.yaml", config)
+    process = subprocess.Popen([str(noised_bin), "run", "--config", str(path)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={"JOURNAL_STREAM": "8:12345", "PATH": "/usr/bin:/bin"})
+    try:
+        first = process.stderr.readline()
+        assert first.startswith("<6>level=info msg=ready "), first
+        assert "ts=" not in first
+        process.send_signal(signal.SIGTERM)
+        rest = process.stderr.read()
+        assert process.wait(timeout=30) == 0
+        assert all(re.match(r"^<[0-7]>level=", line) for line in rest.splitlines()), rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
