@@ -1,3 +1,4 @@
+import Glibc
 import Foundation
 import NoiseKernel
 
@@ -26,6 +27,9 @@ public struct KernelBench: Sendable {
         public var repeats: Int
         /// Median over repeats, 10^9 elements per second.
         public var kernelGelemPerSecond: Double
+        /// Elements over the CPU time the kernel used (all threads): a per-core rate that another
+        /// process taking the cores away does not lower, unlike the wall-clock one.
+        public var kernelGelemPerCPUSecond: Double
         public var memcpyGelemPerSecond: Double
         /// numpy on one thread, same tensor and dtype (median over repeats); nil when not measured.
         public var numpyGelemPerSecond: Double?
@@ -90,33 +94,44 @@ public struct KernelBench: Sendable {
         return Row(
             input: input.rawValue, output: output.rawValue, workers: pool.workers, elements: total,
             repeats: kernelRate.repeats, kernelGelemPerSecond: kernelRate.median,
-            memcpyGelemPerSecond: memcpyRate.median)
+            kernelGelemPerCPUSecond: kernelRate.perCPUSecond, memcpyGelemPerSecond: memcpyRate.median)
     }
 
     /// Runs `body` once to warm up, then repeatedly for about `secondsPerCase`.
-    private func medianRate(elements: Int, _ body: () -> Void) -> (median: Double, repeats: Int) {
+    private func medianRate(elements: Int, _ body: () -> Void) -> (median: Double, repeats: Int, perCPUSecond: Double) {
         let clock = ContinuousClock()
         body()
         var rates: [Double] = []
         let deadline = clock.now + .milliseconds(Int64(options.secondsPerCase * 1000))
+        let cpuStart = Self.processCPUSeconds()
         repeat {
             let elapsed = clock.measure(body)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             rates.append(Double(elements) / seconds / 1e9)
         } while clock.now < deadline || rates.count < 3
+        let cpuSeconds = Self.processCPUSeconds() - cpuStart
         rates.sort()
-        return (rates[rates.count / 2], rates.count)
+        return (rates[rates.count / 2], rates.count, Double(elements * rates.count) / max(cpuSeconds, 1e-9) / 1e9)
+    }
+
+    /// User + system CPU seconds of this process so far (every thread; idle workers sleep).
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
     }
 
     public static func renderTable(_ rows: [Row]) -> String {
         let withNumpy = rows.contains { $0.numpyGelemPerSecond != nil }
-        var lines = ["input  output  workers  kernel Gelem/s  memcpy Gelem/s  kernel/memcpy"
+        var lines = ["input  output  workers  kernel Gelem/s  per CPU-s  memcpy Gelem/s  kernel/memcpy"
             + (withNumpy ? "  numpy Gelem/s (1 thread)  kernel/numpy per core" : "")]
         for row in rows {
             var line = row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
-                + String(format: "%-16.3f%-16.3f%-15.3f", row.kernelGelemPerSecond, row.memcpyGelemPerSecond, row.kernelToMemcpy)
+                + String(format: "%-16.3f%-11.3f%-16.3f%-15.3f", row.kernelGelemPerSecond, row.kernelGelemPerCPUSecond,
+                         row.memcpyGelemPerSecond, row.kernelToMemcpy)
             if withNumpy, let numpy = row.numpyGelemPerSecond, let ratio = row.kernelPerCoreToNumpy {
                 line += String(format: "%-26.3f%.1f", numpy, ratio)
             } else if withNumpy {
