@@ -61,10 +61,17 @@ let package = Package(
             ],
             swiftSettings: kernelFlags
         ),
+        // Measurement, kept apart from what runs in production.
+        .target(
+            name: "NoisedBenchmarks",
+            dependencies: ["NoisedDaemon", "NoiseKernel", "ZeroMQ", "Safetensors", "Configuration"],
+            swiftSettings: kernelFlags
+        ),
         .executableTarget(
             name: "noised",
             dependencies: [
                 "NoisedDaemon",
+                "NoisedBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +83,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "NoisedDaemonTests", dependencies: ["NoisedDaemon"]),
+        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedDaemon"]),
     ],
     swiftLanguageModes: [.v6]
 )

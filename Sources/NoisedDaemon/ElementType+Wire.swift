@@ -11,7 +11,7 @@ extension ElementType {
         self.init(latent)
     }
 
-    var dtype: DType { LatentType(rawValue: rawValue)!.dtype }
+    package var dtype: DType { LatentType(rawValue: rawValue)!.dtype }
 
     /// Values rounded once to this type, as little-endian bytes.
     static func encode(_ values: [Float], as type: ElementType) -> [UInt8] {

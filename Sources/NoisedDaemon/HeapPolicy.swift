@@ -1,10 +1,10 @@
 /// How the process asks glibc's allocator to treat large blocks.
-enum HeapPolicy {
+package enum HeapPolicy {
     /// Serve large blocks from the heap and keep freed ones, so that every received message (which
     /// libzmq allocates per message) reuses warm pages instead of mapping and zeroing fresh ones:
     /// at 32 MiB and beyond that costs about threefold in throughput. Set by the program itself, not
     /// left to the user's environment (MALLOC_* variables).
-    static func keepFreedMemory() {
+    package static func keepFreedMemory() {
         let mmapMax: Int32 = -4, trimThreshold: Int32 = -1  // M_MMAP_MAX, M_TRIM_THRESHOLD of <malloc.h>
         _ = glibcMallopt(mmapMax, 0)
         _ = glibcMallopt(trimThreshold, Int32.max)

@@ -1,3 +1,4 @@
+import NoisedDaemon
 import Glibc
 import Foundation
 import NoiseKernel

@@ -1,4 +1,5 @@
 import Foundation
+import NoisedBenchmarks
 import NoisedDaemon
 import XCTest
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import NoisedBenchmarks
 import NoisedDaemon
 
 final class KernelBenchTests: XCTestCase {

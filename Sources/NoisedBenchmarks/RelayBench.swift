@@ -1,3 +1,4 @@
+import NoisedDaemon
 import Foundation
 import NoiseKernel
 import ZeroMQ

@@ -1,5 +1,6 @@
 import Foundation
 import NoiseKernel
+import NoisedBenchmarks
 import NoisedDaemon
 import XCTest
 

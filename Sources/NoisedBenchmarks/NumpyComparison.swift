@@ -1,3 +1,4 @@
+import NoisedDaemon
 import Foundation
 
 /// numpy's noising of the kernel bench's tensor, measured by scripts/bench-numpy.py in a Python

@@ -1,3 +1,4 @@
+import NoisedDaemon
 import Foundation
 
 extension PipelineBench {
