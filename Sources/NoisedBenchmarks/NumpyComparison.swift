@@ -15,7 +15,7 @@ public struct NumpyComparison: Sendable {
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             return .failure(BenchError("numpy comparison skipped: \(candidates.first ?? "scripts/bench-numpy.py") not found (--numpy-script)"))
         }
-        guard let probe = try? runPython(python, ["-c", "import numpy"]), probe.status == 0 else {
+        guard let probe = try? ChildProcess.run("/usr/bin/env", [python, "-c", "import numpy"]), probe.status == 0 else {
             return .failure(BenchError("numpy comparison skipped: `\(python) -c \"import numpy\"` failed"))
         }
         return .success(NumpyComparison(python: python, script: found))
@@ -38,7 +38,7 @@ public struct NumpyComparison: Sendable {
     public func run(shape: [Int], dtypes: [String], seconds: Double) throws -> [String: Double] {
         let arguments = [script, "--shape", shape.map(String.init).joined(separator: ","),
                          "--dtypes", dtypes.joined(separator: ","), "--seconds", String(seconds)]
-        let result = try Self.runPython(python, arguments)
+        let result = try ChildProcess.run("/usr/bin/env", [python] + arguments)
         guard result.status == 0 else {
             throw BenchError("\(script) failed (status \(result.status)): \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -47,18 +47,4 @@ public struct NumpyComparison: Sendable {
         }
     }
 
-    private static func runPython(_ python: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python] + arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
-    }
 }

@@ -26,18 +26,8 @@ final class BenchSmokeTests: XCTestCase {
         throw XCTSkip("no noised binary beside \(testBinary); build it (swift build -c release) or set NOISED_BIN")
     }
 
-    private func run(_ binary: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    private func run(_ binary: String, _ arguments: [String]) throws -> ChildProcess.Result {
+        try ChildProcess.run(binary, arguments)
     }
 
     func testQuickPipelineBenchReportsEveryCaseAndTheIdleLine() throws {
