@@ -12,7 +12,12 @@ let kernelFlags: [SwiftSetting] = [
 let noiseKernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=x86-64-v3"]),
 ]
+// The 512-bit kernel; NoiseKernel calls it only after checking the CPU at run time.
+let avx512KernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4"]),
+]
 #else
+let avx512KernelFlags: [SwiftSetting] = []
 let kernelFlags: [SwiftSetting] = []
 let noiseKernelFlags: [SwiftSetting] = []
 #endif
@@ -40,7 +45,9 @@ let package = Package(
         // Pure computation: no sockets, threads or files.
         .target(name: "Safetensors"),
         .target(name: "NoisedProtocol", dependencies: ["Safetensors"]),
-        .target(name: "NoiseKernel", swiftSettings: noiseKernelFlags),
+        .target(name: "CCPUFeatures"),
+        .target(name: "NoiseKernelAVX512", dependencies: ["CCPUFeatures"], swiftSettings: avx512KernelFlags),
+        .target(name: "NoiseKernel", dependencies: ["NoiseKernelAVX512"], swiftSettings: noiseKernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
@@ -83,7 +90,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "NoisedDaemonTests", dependencies: ["NoisedDaemon"]),
-        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedDaemon"]),
+        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedDaemon", "NoiseKernel"]),
     ],
     swiftLanguageModes: [.v6]
 )

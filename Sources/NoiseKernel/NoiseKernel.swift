@@ -1,15 +1,53 @@
+#if arch(x86_64)
+import NoiseKernelAVX512
+#endif
+
 /// The fused noising kernel: one pass reads z_0 and writes z_t, eps (and z_0 re-encoded when asked).
 ///
 /// z_t = fma(sigma, eps, (1 - sigma) * z_0) in f32, rounded once to the output type; samples with
 /// sigma == 0 copy z_0 and samples with sigma == 1 copy eps, so both are exact bit for bit.
+/// Every implementation writes the same bytes; they differ only in speed.
 public struct NoiseKernel: Sendable {
+    /// The instruction sets the kernel is built for, chosen once per process by CPU.
+    public enum Implementation: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// Per-lane Swift SIMD code, for CPUs other than x86_64.
+        case portable
+        /// 256-bit vectors, x86-64-v3 (AVX2, FMA, F16C): the baseline on x86_64.
+        case avx2
+        /// 512-bit vectors, x86-64-v4 (AVX-512 F/BW/DQ/VL), when the CPU and OS support them.
+        case avx512
+
+        public var description: String { rawValue }
+
+        /// Whether this build on this CPU can run it.
+        public var isAvailable: Bool {
+            #if arch(x86_64)
+            switch self {
+            case .portable: false
+            case .avx2: true
+            case .avx512: AVX512Kernel.isSupported
+            }
+            #else
+            self == .portable
+            #endif
+        }
+
+        /// The fastest available implementation.
+        public static var best: Implementation {
+            allCases.last { $0.isAvailable }!
+        }
+    }
+
     public let stream: NoiseStream
+    public let implementation: Implementation
 
     /// Elements per kernel block; `partition` aligns ranges to it.
     public static let blockSize = NoiseBlockGenerator.elementCount
 
-    public init(stream: NoiseStream) {
+    public init(stream: NoiseStream, implementation: Implementation = .best) {
+        precondition(implementation.isAvailable, "NoiseKernel: \(implementation) is not available on this CPU")
         self.stream = stream
+        self.implementation = implementation
     }
 
     /// Writes outputs for flattened elements [range) of the batch; returns true if any z_0 in range
@@ -25,6 +63,11 @@ public struct NoiseKernel: Sendable {
         precondition(elements.lowerBound >= 0 && elements.upperBound <= batch.totalElements,
                      "NoiseKernel.run: range \(elements) outside the batch's \(batch.totalElements) elements")
         guard !elements.isEmpty else { return false }
+        #if arch(x86_64)
+        if implementation == .avx512 {
+            return AVX512Kernel.run(job(batch), elements: elements)
+        }
+        #endif
         switch batch.inputType {
         case .f32: return run(batch, elements, input: F32Element.self)
         case .f16: return run(batch, elements, input: F16Element.self)
@@ -39,6 +82,23 @@ public struct NoiseKernel: Sendable {
         case .bf16: FusedPass<In, BF16Element>(batch: batch, key: stream.key).run(elements)
         }
     }
+
+    #if arch(x86_64)
+    private func job(_ batch: NoiseBatch) -> AVX512Kernel.Job {
+        func encoding(_ type: ElementType) -> AVX512Kernel.Encoding {
+            switch type {
+            case .f32: .f32
+            case .f16: .f16
+            case .bf16: .bf16
+            }
+        }
+        return AVX512Kernel.Job(
+            sampleCount: batch.sampleCount, elementsPerSample: batch.elementsPerSample,
+            input: batch.input, inputEncoding: encoding(batch.inputType),
+            zt: batch.zt, eps: batch.eps, clean: batch.clean, outputEncoding: encoding(batch.outputType),
+            sigmas: batch.sigmas.baseAddress!, noiseIDs: batch.noiseIDs.baseAddress!, key: stream.key)
+    }
+    #endif
 
     /// Splits totalElements into `parts` contiguous ranges aligned to the kernel's block size
     /// (trailing ranges are empty when there are fewer blocks than parts).

@@ -1,3 +1,7 @@
+#if arch(x86_64)
+import NoiseKernelAVX512
+#endif
+
 /// Noise stream v1: eps of a sample depends only on (seed, noise id, element index).
 /// The normative definition is docs/noise-stream.md.
 public struct NoiseStream: Sendable, Equatable {
@@ -12,13 +16,24 @@ public struct NoiseStream: Sendable, Equatable {
         SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
     }
 
-    /// eps of one sample for elements [range) (f32, before any output rounding).
-    public func fill(noiseID: UInt64, elements: Range<Int>, into buffer: UnsafeMutableBufferPointer<Float>) {
+    /// eps of one sample for elements [range) (f32, before any output rounding); every
+    /// implementation gives the same values.
+    public func fill(
+        noiseID: UInt64, elements: Range<Int>, into buffer: UnsafeMutableBufferPointer<Float>,
+        implementation: NoiseKernel.Implementation = .best
+    ) {
         precondition(elements.lowerBound >= 0, "NoiseStream.fill: negative element index \(elements.lowerBound)")
         precondition(
             buffer.count == elements.count,
             "NoiseStream.fill: buffer holds \(buffer.count) floats for \(elements.count) elements")
+        precondition(implementation.isAvailable, "NoiseStream.fill: \(implementation) is not available on this CPU")
         guard let base = buffer.baseAddress, !elements.isEmpty else { return }
+        #if arch(x86_64)
+        if implementation == .avx512 {
+            AVX512Kernel.fillEps(key: key, noiseID: noiseID, elements: elements, into: base)
+            return
+        }
+        #endif
         let generator = NoiseBlockGenerator(key: key, noiseID: noiseID)
         let size = NoiseBlockGenerator.elementCount
         withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { scratch in

@@ -11,6 +11,8 @@ public struct KernelBench: Sendable {
         /// Batch shape; the first dimension is the sample count. Default: a Mochi-shaped latent batch.
         public var shape: [Int] = [2, 12, 28, 60, 106]
         public var workerCounts: [Int] = [1, 2]
+        /// Kernel implementations to measure (all that this CPU runs, by default).
+        public var implementations: [NoiseKernel.Implementation] = NoiseKernel.Implementation.allCases.filter(\.isAvailable)
         public var typePairs: [(input: ElementType, output: ElementType)] = [(.f32, .f32), (.bf16, .bf16), (.f16, .f16)]
         public var secondsPerCase: Double = 1
         public var seed: UInt64 = 0x6E6F_6973_6564
@@ -21,6 +23,7 @@ public struct KernelBench: Sendable {
     }
 
     public struct Row: Sendable, Codable, Equatable {
+        public var implementation: String
         public var input: String
         public var output: String
         public var workers: Int
@@ -50,13 +53,18 @@ public struct KernelBench: Sendable {
             throw KernelBenchError.badShape(options.shape)
         }
         if let bad = options.workerCounts.first(where: { $0 < 1 }) { throw KernelBenchError.badWorkerCount(bad) }
+        if let missing = options.implementations.first(where: { !$0.isAvailable }) {
+            throw KernelBenchError.unavailableImplementation(missing.rawValue)
+        }
         guard options.secondsPerCase > 0 else { throw KernelBenchError.badDuration(options.secondsPerCase) }
         var rows: [Row] = []
         for workers in options.workerCounts {
             let pool = WorkerPool(workers: workers)
             defer { pool.shutdown() }
             for pair in options.typePairs {
-                rows.append(measure(input: pair.input, output: pair.output, pool: pool))
+                for implementation in options.implementations {
+                    rows.append(measure(input: pair.input, output: pair.output, implementation: implementation, pool: pool))
+                }
             }
         }
         if let numpy = options.numpy {
@@ -73,7 +81,9 @@ public struct KernelBench: Sendable {
         return rows
     }
 
-    private func measure(input: ElementType, output: ElementType, pool: WorkerPool) -> Row {
+    private func measure(
+        input: ElementType, output: ElementType, implementation: NoiseKernel.Implementation, pool: WorkerPool
+    ) -> Row {
         let sampleCount = options.shape[0]
         let elementsPerSample = options.shape.dropFirst().reduce(1, *)
         let total = sampleCount * elementsPerSample
@@ -84,7 +94,7 @@ public struct KernelBench: Sendable {
             input: buffers.input, inputType: input, zt: buffers.zt, eps: buffers.eps, clean: nil,
             outputType: output,
             sigmas: UnsafeBufferPointer(buffers.sigmas), noiseIDs: UnsafeBufferPointer(buffers.noiseIDs))
-        let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed))
+        let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed), implementation: implementation)
         let ranges = NoiseKernel.partition(totalElements: total, parts: pool.workers)
         let kernelRate = medianRate(elements: total) {
             pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) }
@@ -93,7 +103,7 @@ public struct KernelBench: Sendable {
             pool.run(parts: ranges.count) { part in buffers.copy(ranges[part]) }
         }
         return Row(
-            input: input.rawValue, output: output.rawValue, workers: pool.workers, elements: total,
+            implementation: implementation.rawValue, input: input.rawValue, output: output.rawValue, workers: pool.workers, elements: total,
             repeats: kernelRate.repeats, kernelGelemPerSecond: kernelRate.median,
             kernelGelemPerCPUSecond: kernelRate.perCPUSecond, memcpyGelemPerSecond: memcpyRate.median)
     }
@@ -125,10 +135,11 @@ public struct KernelBench: Sendable {
 
     public static func renderTable(_ rows: [Row]) -> String {
         let withNumpy = rows.contains { $0.numpyGelemPerSecond != nil }
-        var lines = ["input  output  workers  kernel Gelem/s  per CPU-s  memcpy Gelem/s  kernel/memcpy"
+        var lines = ["kernel  input  output  workers  kernel Gelem/s  per CPU-s  memcpy Gelem/s  kernel/memcpy"
             + (withNumpy ? "  numpy Gelem/s (1 thread)  kernel/numpy per core" : "")]
         for row in rows {
-            var line = row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
+            var line = row.implementation.padding(toLength: 8, withPad: " ", startingAt: 0)
+                + row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
                 + String(format: "%-16.3f%-11.3f%-16.3f%-15.3f", row.kernelGelemPerSecond, row.kernelGelemPerCPUSecond,
@@ -154,12 +165,14 @@ public enum KernelBenchError: Error, CustomStringConvertible, Equatable {
     case badShape([Int])
     case badWorkerCount(Int)
     case badDuration(Double)
+    case unavailableImplementation(String)
 
     public var description: String {
         switch self {
         case .badShape(let shape): "bench shape \(shape) must have at least one dimension, all positive"
         case .badWorkerCount(let count): "bench worker count \(count) must be at least 1"
         case .badDuration(let seconds): "bench seconds per case \(seconds) must be positive"
+        case .unavailableImplementation(let name): "bench kernel implementation \(name) does not run on this CPU"
         }
     }
 }

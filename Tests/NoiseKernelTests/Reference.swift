@@ -108,8 +108,13 @@ final class BatchBuffers {
 
 func bits(_ value: Float) -> UInt32 { value.bitPattern }
 
-func epsValues(_ stream: NoiseStream, id: UInt64, _ range: Range<Int>) -> [Float] {
+func epsValues(
+    _ stream: NoiseStream, id: UInt64, _ range: Range<Int>, implementation: NoiseKernel.Implementation = .best
+) -> [Float] {
     var out = [Float](repeating: .nan, count: range.count)
-    out.withUnsafeMutableBufferPointer { stream.fill(noiseID: id, elements: range, into: $0) }
+    out.withUnsafeMutableBufferPointer { stream.fill(noiseID: id, elements: range, into: $0, implementation: implementation) }
     return out
 }
+
+/// Every kernel implementation this CPU runs (the tests compare them with one another).
+let availableImplementations = NoiseKernel.Implementation.allCases.filter(\.isAvailable)

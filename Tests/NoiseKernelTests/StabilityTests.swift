@@ -12,18 +12,26 @@ final class StabilityTests: XCTestCase {
     }
 
     func testEpsBytesAreStable() {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for seed: UInt64 in [0, 0xDEAD_BEEF_0123_4567, .max] {
-            for id: UInt64 in [0, 7, 1 << 40 | 3, .max] {
-                let eps = epsValues(NoiseStream(seed: seed), id: id, 13..<13 + 65_536)
-                digest(eps.flatMap { withUnsafeBytes(of: $0.bitPattern, Array.init) }, into: &hash)
+        for implementation in availableImplementations {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for seed: UInt64 in [0, 0xDEAD_BEEF_0123_4567, .max] {
+                for id: UInt64 in [0, 7, 1 << 40 | 3, .max] {
+                    let eps = epsValues(NoiseStream(seed: seed), id: id, 13..<13 + 65_536, implementation: implementation)
+                    digest(eps.flatMap { withUnsafeBytes(of: $0.bitPattern, Array.init) }, into: &hash)
+                }
             }
+            XCTAssertEqual(hash, 0x9792_9598_6fec_9ec3, "\(implementation) eps digest 0x\(String(hash, radix: 16))")
         }
-        XCTAssertEqual(hash, 0x9792_9598_6fec_9ec3, "eps digest 0x\(String(hash, radix: 16))")
     }
 
     func testKernelBytesAreStable() {
-        let kernel = NoiseKernel(stream: NoiseStream(seed: 0x5EED_0F_5EED))
+        for implementation in availableImplementations {
+            XCTAssertEqual(kernelDigest(implementation), 0xb6b0_6901_680f_e53f, "\(implementation)")
+        }
+    }
+
+    private func kernelDigest(_ implementation: NoiseKernel.Implementation) -> UInt64 {
+        let kernel = NoiseKernel(stream: NoiseStream(seed: 0x5EED_0F_5EED), implementation: implementation)
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for input in ElementType.allCases {
             for output in ElementType.allCases {
@@ -34,6 +42,6 @@ final class StabilityTests: XCTestCase {
                 digest(buffers.zt + buffers.eps + buffers.clean, into: &hash)
             }
         }
-        XCTAssertEqual(hash, 0xb6b0_6901_680f_e53f, "kernel digest 0x\(String(hash, radix: 16))")
+        return hash
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NoisedBenchmarks
 import NoisedDaemon
 import XCTest
+import NoiseKernel
 
 /// Runs the benches end to end against the built binary. Timing-free: they check that a run
 /// completes and reports every case, not how fast anything was.
@@ -60,15 +61,17 @@ final class BenchSmokeTests: XCTestCase {
         guard case .success = NumpyComparison.locate(script: script) else {
             throw XCTSkip("python3 cannot import numpy, or \(script) is missing")
         }
-        let result = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32,bf16:f32",
+        let kernel = NoiseKernel.Implementation.best.rawValue
+        let prefix = kernel.padding(toLength: 8, withPad: " ", startingAt: 0)
+        let result = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32,bf16:f32", "--kernels", kernel,
                                       "--seconds", "0.05", "--numpy-script", script])
         XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
         let lines = result.output.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.first?.contains("kernel/numpy per core") ?? false, result.output)
         // workers, kernel (wall and per CPU-s), memcpy, ratio, numpy and its ratio; bf16 → f32 is not a
         // noising numpy does the same way.
-        XCTAssertEqual(lines.first { $0.hasPrefix("f32") }?.split(separator: " ").compactMap { Double($0) }.count, 7, result.output)
-        XCTAssertTrue(lines.first { $0.hasPrefix("bf16") }?.hasSuffix("n/a") ?? false, result.output)
+        XCTAssertEqual(lines.first { $0.hasPrefix(prefix + "f32") }?.split(separator: " ").compactMap { Double($0) }.count, 7, result.output)
+        XCTAssertTrue(lines.first { $0.hasPrefix(prefix + "bf16") }?.hasSuffix("n/a") ?? false, result.output)
 
         let skipped = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32",
                                        "--seconds", "0.05", "--no-numpy"])

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NoisedBenchmarks
 import NoisedDaemon
+import NoiseKernel
 
 final class KernelBenchTests: XCTestCase {
     func testSmallRunProducesARowPerCaseAndRenders() throws {
@@ -9,13 +10,29 @@ final class KernelBenchTests: XCTestCase {
         options.shape = [2, 1000]
         options.workerCounts = [1, 2]
         options.secondsPerCase = 0.01
+        options.implementations = [.best]
         let rows = try KernelBench(options: options).run()
         XCTAssertEqual(rows.map(\.workers), [1, 1, 1, 2, 2, 2])
+        XCTAssertEqual(Set(rows.map(\.implementation)), [NoiseKernel.Implementation.best.rawValue])
         XCTAssertEqual(rows.map(\.input), ["f32", "bf16", "f16", "f32", "bf16", "f16"])
         XCTAssertTrue(rows.allSatisfy { $0.elements == 2000 && $0.kernelGelemPerSecond > 0 && $0.memcpyGelemPerSecond > 0 })
         XCTAssertEqual(KernelBench.renderTable(rows).split(separator: "\n").count, 7)
         let decoded = try JSONDecoder().decode([KernelBench.Row].self, from: Data(KernelBench.renderJSON(rows).utf8))
         XCTAssertEqual(decoded, rows)
+    }
+
+    func testEveryImplementationGetsItsOwnRow() throws {
+        var options = KernelBench.Options()
+        options.shape = [2, 1000]
+        options.workerCounts = [1]
+        options.typePairs = [(.f32, .bf16)]
+        options.secondsPerCase = 0.01
+        let available = NoiseKernel.Implementation.allCases.filter(\.isAvailable)
+        XCTAssertEqual(options.implementations, available, "all that run here, by default")
+        let rows = try KernelBench(options: options).run()
+        XCTAssertEqual(rows.map(\.implementation), available.map(\.rawValue))
+        XCTAssertEqual(KernelBench.renderTable(rows).split(separator: "\n").dropFirst().map { $0.split(separator: " ")[0] },
+                       available.map { Substring($0.rawValue) })
     }
 
     func testBadOptionsAreRejectedWithTheirValue() {
@@ -28,5 +45,12 @@ final class KernelBenchTests: XCTestCase {
         options = KernelBench.Options()
         options.shape = [2, 0]
         XCTAssertThrowsError(try KernelBench(options: options).run())
+        #if arch(x86_64)
+        options = KernelBench.Options()
+        options.implementations = [.portable]
+        XCTAssertThrowsError(try KernelBench(options: options).run()) { error in
+            XCTAssertEqual(error as? KernelBenchError, .unavailableImplementation("portable"))
+        }
+        #endif
     }
 }

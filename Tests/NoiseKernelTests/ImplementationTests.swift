@@ -1,0 +1,73 @@
+import XCTest
+import NoiseKernel
+
+/// The 256-bit and 512-bit kernels are two implementations of one noise stream: every byte they
+/// write must agree, for every type pair, value, sigma and split of the batch.
+final class ImplementationTests: XCTestCase {
+    func testSelection() {
+        XCTAssertTrue(NoiseKernel.Implementation.best.isAvailable)
+        XCTAssertEqual(NoiseKernel(stream: NoiseStream(seed: 1)).implementation, .best)
+        #if arch(x86_64)
+        XCTAssertTrue(NoiseKernel.Implementation.avx2.isAvailable)
+        XCTAssertFalse(NoiseKernel.Implementation.portable.isAvailable)
+        #else
+        XCTAssertEqual(availableImplementations, [.portable])
+        #endif
+    }
+
+    /// Inputs with NaN and infinities among the awkward values, sigmas 0 and 1 among the others,
+    /// sample lengths that cut blocks and block pairs at every offset, random splits.
+    func testImplementationsWriteIdenticalBytes() throws {
+        guard availableImplementations.count > 1 else {
+            throw XCTSkip("only \(availableImplementations) runs on this CPU")
+        }
+        var random = TestRandom(state: 2024)
+        func value(_ index: Int) -> Float {
+            switch index % 97 {
+            case 13: .nan
+            case 14: .infinity
+            case 15: -.infinity
+            default: KernelTests.awkwardValue(index)
+            }
+        }
+        for (input, output) in ElementType.allCases.flatMap({ i in ElementType.allCases.map { (i, $0) } }) {
+            for elements in [1, 63, 64, 65, 127, 128, 129, 200, 1000] {
+                let samples = 5
+                var cuts = (0..<random.below(4)).map { _ in random.below(samples * elements + 1) }
+                cuts = ([0, samples * elements] + cuts).sorted()
+                let ranges = zip(cuts, cuts.dropFirst()).map { $0..<$1 }
+                let results = availableImplementations.map { implementation in
+                    let buffers = BatchBuffers(samples: samples, elements: elements, input: input, output: output, values: value)
+                    buffers.sigmas = [0.25, 0, 1, 0.7, 1e-3]
+                    let kernel = NoiseKernel(stream: NoiseStream(seed: 0xFACE), implementation: implementation)
+                    let nonFinite = buffers.run(kernel, ranges: ranges)
+                    return (buffers.zt, buffers.eps, buffers.clean, nonFinite)
+                }
+                for (implementation, result) in zip(availableImplementations, results).dropFirst() {
+                    let context = "\(implementation) vs \(availableImplementations[0]), \(input)->\(output), \(elements) per sample, cuts \(cuts)"
+                    XCTAssertTrue(result.0 == results[0].0, "z_t bytes differ, \(context)")
+                    XCTAssertTrue(result.1 == results[0].1, "eps bytes differ, \(context)")
+                    XCTAssertTrue(result.2 == results[0].2, "clean bytes differ, \(context)")
+                    XCTAssertEqual(result.3, results[0].3, "non-finite report, \(context)")
+                }
+            }
+        }
+    }
+
+    /// Element 2^38 starts group 2^36, where the counter's high word first changes: the 512-bit
+    /// kernel generates blocks in pairs and must not pair blocks across it.
+    func testHighCounterWordBoundary() throws {
+        guard availableImplementations.count > 1 else {
+            throw XCTSkip("only \(availableImplementations) runs on this CPU")
+        }
+        let stream = NoiseStream(seed: 77)
+        for start in [(1 << 38) - 64, (1 << 38) - 128, (1 << 38) - 1, (1 << 38) - 100, (1 << 39) - 64 + 3] {
+            let range = start..<start + 300
+            let values = availableImplementations.map { epsValues(stream, id: 5, range, implementation: $0).map(bits) }
+            for (implementation, result) in zip(availableImplementations, values).dropFirst() {
+                let firstDifference = result.indices.first { result[$0] != values[0][$0] }
+                XCTAssertNil(firstDifference, "\(implementation) differs from element \(range.lowerBound + (firstDifference ?? 0)) of \(range)")
+            }
+        }
+    }
+}
