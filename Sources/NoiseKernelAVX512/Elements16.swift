@@ -3,12 +3,22 @@ import _Builtin_intrinsics.intel
 
 /// Compile-time element type of the 512-bit kernel (one specialisation per input/output pair, so
 /// no per-element dtype dispatch). Each store rounds once, to nearest even, as the 256-bit kernel.
+/// Stores take 32 elements (two vectors), which lets bf16 pack them with one shuffle pair.
 protocol Element16 {
     static var byteCount: Int { get }
     /// Sixteen consecutive elements (unaligned) widened to f32.
     static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float>
-    /// Stores sixteen consecutive elements (unaligned).
-    static func store16(_ value: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int)
+    /// Stores 32 consecutive elements (unaligned), `low` first.
+    static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int)
+    /// The same for values known not to be NaN (eps): no NaN handling needed.
+    static func storeFinite32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int)
+}
+
+extension Element16 {
+    @inline(__always)
+    static func storeFinite32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        store32(low, high, base, index)
+    }
 }
 
 enum F32x16: Element16 {
@@ -16,8 +26,10 @@ enum F32x16: Element16 {
     @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         base.loadUnaligned(fromByteOffset: index &* 4, as: SIMD16<Float>.self)
     }
-    @inline(__always) static func store16(_ value: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
-        base.storeBytes(of: value, toByteOffset: index &* 4, as: SIMD16<Float>.self)
+    @inline(__always)
+    static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        base.storeBytes(of: low, toByteOffset: index &* 4, as: SIMD16<Float>.self)
+        base.storeBytes(of: high, toByteOffset: index &* 4 &+ 64, as: SIMD16<Float>.self)
     }
 }
 
@@ -26,11 +38,15 @@ enum F16x16: Element16 {
     @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         _mm512_cvtph_ps(base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD4<Int64>.self))
     }
-    /// In two halves: the generic SIMD16 conversion stays an out-of-line call, the SIMD8 one
-    /// becomes vcvtps2ph (rounding to nearest even).
-    @inline(__always) static func store16(_ value: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
-        base.storeBytes(of: SIMD8<Float16>(value.lowHalf), toByteOffset: index &* 2, as: SIMD8<Float16>.self)
-        base.storeBytes(of: SIMD8<Float16>(value.highHalf), toByteOffset: index &* 2 &+ 16, as: SIMD8<Float16>.self)
+    /// In halves: the generic SIMD16 conversion stays an out-of-line call, the SIMD8 one becomes
+    /// vcvtps2ph (rounding to nearest even).
+    @inline(__always)
+    static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        let offset = index &* 2
+        base.storeBytes(of: SIMD8<Float16>(low.lowHalf), toByteOffset: offset, as: SIMD8<Float16>.self)
+        base.storeBytes(of: SIMD8<Float16>(low.highHalf), toByteOffset: offset &+ 16, as: SIMD8<Float16>.self)
+        base.storeBytes(of: SIMD8<Float16>(high.lowHalf), toByteOffset: offset &+ 32, as: SIMD8<Float16>.self)
+        base.storeBytes(of: SIMD8<Float16>(high.highHalf), toByteOffset: offset &+ 48, as: SIMD8<Float16>.self)
     }
 }
 
@@ -40,20 +56,44 @@ enum BF16x16: Element16 {
         let bits = base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD4<Int64>.self)
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16))
     }
-    /// Round to nearest even on the bit pattern; NaN stays a quiet NaN (not vcvtneps2bf16, which
-    /// flushes subnormals to zero).
-    @inline(__always) static func store16(_ value: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+
+    /// Round to nearest even on the bit pattern (not vcvtneps2bf16, which flushes subnormals to
+    /// zero); a NaN stays a quiet NaN.
+    @inline(__always)
+    static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        store(keepingNaN(low), keepingNaN(high), base, index)
+    }
+
+    /// Rounding alone is exact for every value but NaN.
+    @inline(__always)
+    static func storeFinite32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        store(rounded(_mm512_castps_si512(low)), rounded(_mm512_castps_si512(high)), base, index)
+    }
+
+    /// The upper 16 bits of bits + 0x7fff + (the lowest kept bit): round to nearest, ties to even.
+    @inline(__always)
+    private static func rounded(_ bits: SIMD8<Int64>) -> SIMD8<Int64> {
+        let lowestKept = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1))
+        return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), lowestKept), 16)
+    }
+
+    @inline(__always)
+    private static func keepingNaN(_ value: SIMD16<Float>) -> SIMD8<Int64> {
         let bits = _mm512_castps_si512(value)
-        let one = _mm512_set1_epi32(1)
-        let high = _mm512_srli_epi32(bits, 16)
-        let rounded = _mm512_srli_epi32(
-            _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(high, one)), 16)
-        let quietNaN = _mm512_or_si512(high, _mm512_set1_epi32(0x0040))
-        // Sign bit set exactly where |bits| > infinity (NaN): the borrow of infinity - |bits|.
+        // |bits| above infinity's pattern (NaN, whose payload rounding could carry into the sign):
+        // the sign bit of infinity - |bits|.
         let isNaN = _mm512_movepi32_mask(
             _mm512_sub_epi32(_mm512_set1_epi32(0x7f80_0000), _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff))))
-        let halves = _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(isNaN, rounded, quietNaN))
-        base.storeBytes(of: halves, toByteOffset: index &* 2, as: SIMD4<Int64>.self)
+        return _mm512_mask_or_epi32(rounded(bits), isNaN, _mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x0040))
+    }
+
+    /// Packs two vectors of 16-bit values held in 32-bit lanes into 32 consecutive elements:
+    /// vpackusdw interleaves them per 128-bit lane, one vpermq puts the quarters in order.
+    @inline(__always)
+    private static func store(_ low: SIMD8<Int64>, _ high: SIMD8<Int64>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        let packed = _mm512_packus_epi32(low, high)
+        let ordered = _mm512_permutexvar_epi64(SIMD8<Int64>(0, 2, 4, 6, 1, 3, 5, 7), packed)
+        base.storeBytes(of: ordered, toByteOffset: index &* 2, as: SIMD8<Int64>.self)
     }
 }
 #endif

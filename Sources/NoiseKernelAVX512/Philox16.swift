@@ -35,13 +35,10 @@ enum Philox16 {
         var a2 = splat(idLow), b2 = a2, c2 = a2, d2 = a2
         var a3 = splat(idHigh), b3 = a3, c3 = a3, d3 = a3
         let m0 = splat(multiplier0), m1 = splat(multiplier1)
-        var k0 = splat(key.x), k1 = splat(key.y)
         let bump0 = splat(keyBump0), bump1 = splat(keyBump1)
-        for round in 0..<10 {
-            if round > 0 {
-                k0 = _mm512_add_epi32(k0, bump0)
-                k1 = _mm512_add_epi32(k1, bump1)
-            }
+        var k0 = splat(key.x), k1 = splat(key.y)
+        @inline(__always)
+        func round() {
             let pa0 = _mm512_mul_epu32(a0, m0), pa1 = _mm512_mul_epu32(a2, m1)
             let pb0 = _mm512_mul_epu32(b0, m0), pb1 = _mm512_mul_epu32(b2, m1)
             let pc0 = _mm512_mul_epu32(c0, m0), pc1 = _mm512_mul_epu32(c2, m1)
@@ -58,6 +55,16 @@ enum Philox16 {
             (a1, a3, b1, b3) = (pa1, pa0, pb1, pb0)
             (c1, c3, d1, d3) = (pc1, pc0, pd1, pd0)
         }
+        @inline(__always)
+        func bumpKey() {
+            k0 = _mm512_add_epi32(k0, bump0)
+            k1 = _mm512_add_epi32(k1, bump1)
+        }
+        // Ten rounds written out: unrolled, the key schedule no longer depends on the loop and
+        // the compiler hoists it out of the caller's loop over blocks (LLVM leaves a loop here
+        // rolled, with register copies for the rotation of the words).
+        round(); bumpKey(); round(); bumpKey(); round(); bumpKey(); round(); bumpKey(); round(); bumpKey()
+        round(); bumpKey(); round(); bumpKey(); round(); bumpKey(); round(); bumpKey(); round()
         // One set's words into the even 32-bit lanes, the other's into the odd ones.
         func pack(_ a: SIMD8<Int64>, _ b: SIMD8<Int64>) -> SIMD16<UInt32> {
             unsafeBitCast(_mm512_mask_blend_epi32(0xAAAA, a, _mm512_slli_epi64(b, 32)), to: SIMD16<UInt32>.self)
