@@ -42,7 +42,7 @@ extension PipelineBench {
             ], detailWidths))
         }
         if report.rows.contains(where: { $0.daemonArrivalToSend != nil }) {
-            lines.append("daemon arr→send and kernel: the daemon's own histograms over the idle-queue batches, interpolated within buckets bounded at 0.5, 1, 2.5, 5, 10, 25, 50 ms, ...")
+            lines.append("daemon arr→send and kernel: the daemon's own histograms over the idle-queue batches, interpolated within buckets 25-28 % wide (20 µs, 25 µs, 31.5 µs, 40 µs, ... 800 ms)")
         }
         if report.rows.contains(where: { $0.daemonArrivalToSend == nil }) {
             lines.append("daemon arr→send and kernel: n/a where the daemon's metrics endpoint serves no latency histograms; the end-to-end columns include both socket hops")

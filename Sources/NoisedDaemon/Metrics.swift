@@ -31,11 +31,17 @@ public final class NoisedMetrics: Sendable {
     public let endToEndLatency: CoreMetrics.Timer
 
     public static let sigmaBuckets: [Double] = (1...20).map { Double($0) / 20 }
-    public static let latencyBuckets: [Duration] = [
-        .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
-        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
-    ]
+    /// Latency buckets: the Renard R10 series (steps of 25 to 28 %) from 20 µs to 800 ms, fine
+    /// enough to compare a batch's time in the daemon with its kernel time at any message size,
+    /// then 1, 2.5, 5 and 10 s.
+    public static let latencyBuckets: [Duration] = {
+        let series = [100, 125, 160, 200, 250, 315, 400, 500, 630, 800]
+        var bounds: [Duration] = []
+        for decade in [Duration.nanoseconds(100), .microseconds(1), .microseconds(10), .microseconds(100), .milliseconds(1)] {
+            bounds += series.map { decade * $0 }
+        }
+        return Array(bounds.drop { $0 < .microseconds(20) }) + [.seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)]
+    }()
 
     private let factory: PrometheusMetricsFactory
     private let rejectCounters = Mutex<[String: CoreMetrics.Counter]>([:])

@@ -181,6 +181,23 @@ final class MetricsServerTests: XCTestCase {
         XCTAssertTrue(second.render().contains("noised_batches_sent_total 0"))
     }
 
+    /// Fine enough to tell a batch's time in the daemon from its kernel time: steps of at most
+    /// 28 % from 20 µs to 800 ms, and rendered as such.
+    func testLatencyBucketsAreFineAndIncreasing() {
+        let seconds = NoisedMetrics.latencyBuckets.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 }
+        XCTAssertEqual(seconds.first!, 20e-6, accuracy: 1e-12)
+        XCTAssertEqual(seconds.last, 10)
+        for (lower, upper) in zip(seconds, seconds.dropFirst()) {
+            XCTAssertGreaterThan(upper, lower)
+            if upper <= 0.8 { XCTAssertLessThanOrEqual(upper / lower, 1.29, "\(lower) -> \(upper)") }
+        }
+        let metrics = NoisedMetrics()
+        metrics.kernelLatency.recordNanoseconds(70_000)
+        let text = metrics.render()
+        XCTAssertTrue(text.contains(#"noised_kernel_seconds_bucket{le="0.000063"} 0"#), text)
+        XCTAssertTrue(text.contains(#"noised_kernel_seconds_bucket{le="0.00008"} 1"#), text)
+    }
+
     func testListenAddressesAreParsedOrNamedWhenWrong() throws {
         XCTAssertTrue(try MetricsServer.parseListen("127.0.0.1:9464") == ("127.0.0.1", 9464))
         XCTAssertTrue(try MetricsServer.parseListen("[::1]:0") == ("::1", 0))
