@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import Logging
+import NoiseKernel
 import NoisedProtocol
 import Synchronization
 import ZeroMQ
@@ -120,6 +121,7 @@ final class Pipeline: @unchecked Sendable {
             "input": "\(config.input.endpoint)", "output": "\(config.output.endpoint)",
             "feedback": "\(config.feedback.endpoint ?? "none")", "metrics": "\(metricsAddress ?? "none")",
             "curve": "\(authenticator != nil)", "workers": "\(config.workers)",
+            "kernel": "\(NoiseKernel.Implementation.best)",
             "step": "\(step)", "seq": "\(state.seq)", "samples": "\(state.samples)",
         ])
         var lastSave = ContinuousClock.now
