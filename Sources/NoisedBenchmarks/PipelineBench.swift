@@ -5,10 +5,11 @@ import NoiseKernel
 /// `noised bench pipeline`: producer → noised → consumer on loopback, beside a plain ZeroMQ relay
 /// moving the same bytes between the same producer and consumer, per transport, dtype and size.
 ///
-/// Each case starts a fresh `noised run` child (so its memory is the case's alone), saturates it
-/// for a warm-up plus `secondsPerCase`, then sends batches one at a time through the idle pipeline
-/// for latency; then does the same with the relay. Throughput counts the batches the consumer
-/// received inside the measured window.
+/// Each case starts a fresh `noised run` child (so its memory is the case's alone) and a fresh
+/// relay, then saturates them in turn, `rounds` times each (noised, relay, noised, relay, ...), so
+/// that load from other jobs on a shared machine falls on both alike; the ratio is the median of
+/// the rounds' ratios. Then it sends batches one at a time through each idle pipeline for latency.
+/// Throughput counts the batches the consumer received inside the measured windows.
 public struct PipelineBench {
     public enum Transport: String, Sendable, Codable, CaseIterable { case ipc, tcp }
 
@@ -20,7 +21,10 @@ public struct PipelineBench {
         /// Bytes of z_0 per message.
         public var sizes: [Int] = [256 << 10, 4 << 20, 32 << 20, 128 << 20]
         public var warmupSeconds = 1.0
+        /// Measured seconds per case and side, split evenly over the rounds.
         public var secondsPerCase = 3.0
+        /// Alternating noised and relay windows per case.
+        public var rounds = 3
         /// One-at-a-time batches for the idle-queue latency, bounded by count and time.
         public var lockstepMessages = 30
         public var lockstepSeconds = 1.5
@@ -38,6 +42,7 @@ public struct PipelineBench {
             options.sizes = [256 << 10]
             options.warmupSeconds = 0.2
             options.secondsPerCase = 0.5
+            options.rounds = 1
             options.lockstepMessages = 5
             options.lockstepSeconds = 0.5
             options.idleSeconds = 1
@@ -45,6 +50,7 @@ public struct PipelineBench {
         }
     }
 
+    /// The median of the rounds' rates, and the messages counted in all of them.
     public struct Throughput: Sendable, Codable, Equatable {
         /// 10^9 bytes of z_0 per second.
         public var gigabytesPerSecond: Double
@@ -64,7 +70,10 @@ public struct PipelineBench {
         public var latentBytes: Int
         public var noised: Throughput
         public var relay: Throughput
-        public var noisedToRelay: Double { relay.gigabytesPerSecond > 0 ? noised.gigabytesPerSecond / relay.gigabytesPerSecond : 0 }
+        /// noised's throughput over the relay's in each round (adjacent windows).
+        public var roundRatios: [Double]
+        /// The median of the rounds' ratios.
+        public var noisedToRelay: Double { median(roundRatios) ?? 0 }
         /// End to end (producer's send → consumer's receive), one batch at a time.
         public var noisedIdleLatency: LatencySummary?
         public var relayIdleLatency: LatencySummary?
@@ -83,7 +92,7 @@ public struct PipelineBench {
         public var cpuSecondsPerGigabyte: Double?
 
         package init(transport: Transport, dtype: String, latentBytes: Int, noised: Throughput, relay: Throughput,
-                     noisedIdleLatency: LatencySummary?, relayIdleLatency: LatencySummary?,
+                     roundRatios: [Double], noisedIdleLatency: LatencySummary?, relayIdleLatency: LatencySummary?,
                      noisedLoadedLatency: LatencySummary?, daemonArrivalToSend: LatencySummary?,
                      daemonKernel: LatencySummary?, residentPeakBytes: Int, residentGrowthBytes: Int,
                      residentBoundBytes: Int, cpuSecondsPerGigabyte: Double?) {
@@ -92,6 +101,7 @@ public struct PipelineBench {
             self.latentBytes = latentBytes
             self.noised = noised
             self.relay = relay
+            self.roundRatios = roundRatios
             self.noisedIdleLatency = noisedIdleLatency
             self.relayIdleLatency = relayIdleLatency
             self.noisedLoadedLatency = noisedLoadedLatency
@@ -164,6 +174,7 @@ public struct PipelineBench {
         guard options.secondsPerCase > 0, options.warmupSeconds >= 0, options.idleSeconds >= 0, options.lockstepSeconds >= 0 else {
             throw BenchError("bench durations must be positive (case \(options.secondsPerCase) s, warm-up \(options.warmupSeconds) s)")
         }
+        guard options.rounds >= 1 else { throw BenchError("the pipeline bench needs at least one round, got \(options.rounds)") }
         guard options.workers >= 1, options.highWaterMark >= 1, options.lockstepMessages >= 1 else {
             throw BenchError("workers (\(options.workers)), high-water mark (\(options.highWaterMark)) and lockstep messages (\(options.lockstepMessages)) must be at least 1")
         }
@@ -186,7 +197,6 @@ public struct PipelineBench {
         // Enough batches for the daemon's and the relay's buffer pools to reach their working size.
         let warmupMessages = options.highWaterMark + 2
 
-        // noised
         let daemonEnds = try endpoints(transport, directory: directory, name: name + "-noised")
         let metricsPort = try ProcessStats.freeLoopbackPort()
         let daemon = try BenchChild.daemon(
@@ -197,27 +207,7 @@ public struct PipelineBench {
         defer { daemon.stop() }
         let traffic = try BenchTraffic(input: daemonEnds.input, output: daemonEnds.output, messages: messages, highWaterMark: hwm)
         defer { traffic.close() }
-        var resident: [(time: UInt64, bytes: Int)] = []
-        var cpu: (first: (time: UInt64, seconds: Double)?, last: (time: UInt64, seconds: Double)?) = (nil, nil)
-        let (arrivals, window) = try traffic.saturate(
-            warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: options.secondsPerCase
-        ) { inWindow in
-            let now = ProcessStats.monotonicNanoseconds()
-            if let bytes = ProcessStats.residentBytes(pid: daemon.pid) { resident.append((now, bytes)) }
-            if inWindow, let seconds = ProcessStats.cpuSeconds(pid: daemon.pid) {
-                if cpu.first == nil { cpu.first = (now, seconds) } else { cpu.last = (now, seconds) }
-            }
-        }
-        guard arrivals.unstamped == 0 else { throw BenchError("\(arrivals.unstamped) noised batches lost their send stamp") }
-        let noised = Self.throughput(arrivalTimes: arrivals.times, window: window, latentBytes: size)
-        let scrapeBefore = DaemonMetrics.scrape(port: metricsPort)
-        let noisedIdle = try traffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
-        let scrapeAfter = DaemonMetrics.scrape(port: metricsPort)
-        let idle = measureIdle ? idleCPU(pid: daemon.pid) : nil
-        traffic.close()
-        daemon.stop()
-
-        // The relay, between a fresh producer and consumer.
+        // The relay between its own producer and consumer; it idles while noised is measured.
         let relayEnds = try endpoints(transport, directory: directory, name: name + "-relay")
         let relay = try BenchRelay.start(
             binary: options.daemonBinary,
@@ -227,31 +217,63 @@ public struct PipelineBench {
         defer { relay.stop() }
         let relayTraffic = try BenchTraffic(input: relayEnds.input, output: relayEnds.output, messages: messages, highWaterMark: hwm)
         defer { relayTraffic.close() }
-        let relayRun = try relayTraffic.saturate(
-            warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: options.secondsPerCase) { _ in }
+
+        var resident: [(time: UInt64, bytes: Int)] = []
+        var noisedRounds: [Throughput] = [], relayRounds: [Throughput] = [], cpuPerGigabyteRounds: [Double] = []
+        var loadedLatencies: [Double] = []
+        var lastWindow: Range<UInt64> = 0..<0
+        let secondsPerRound = options.secondsPerCase / Double(options.rounds)
+        for _ in 0..<options.rounds {
+            var cpu: (first: (time: UInt64, seconds: Double)?, last: (time: UInt64, seconds: Double)?) = (nil, nil)
+            let (arrivals, window) = try traffic.saturate(
+                warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound
+            ) { inWindow in
+                let now = ProcessStats.monotonicNanoseconds()
+                if let bytes = ProcessStats.residentBytes(pid: daemon.pid) { resident.append((now, bytes)) }
+                if inWindow, let seconds = ProcessStats.cpuSeconds(pid: daemon.pid) {
+                    if cpu.first == nil { cpu.first = (now, seconds) } else { cpu.last = (now, seconds) }
+                }
+            }
+            guard arrivals.unstamped == 0 else { throw BenchError("\(arrivals.unstamped) noised batches lost their send stamp") }
+            let noised = Self.throughput(arrivalTimes: arrivals.times, window: window, latentBytes: size)
+            noisedRounds.append(noised)
+            loadedLatencies += zip(arrivals.times, arrivals.latencies).filter { window.contains($0.0) }.map { Double($0.1) / 1e9 }
+            lastWindow = window
+            if let first = cpu.first, let last = cpu.last, last.time > first.time, noised.gigabytesPerSecond > 0 {
+                let cores = (last.seconds - first.seconds) / (Double(last.time - first.time) / 1e9)
+                cpuPerGigabyteRounds.append(cores / noised.gigabytesPerSecond)
+            }
+            let relayRun = try relayTraffic.saturate(
+                warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound) { _ in }
+            relayRounds.append(Self.throughput(arrivalTimes: relayRun.arrivals.times, window: relayRun.window, latentBytes: size))
+        }
+
+        let scrapeBefore = DaemonMetrics.scrape(port: metricsPort)
+        let noisedIdle = try traffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
+        let scrapeAfter = DaemonMetrics.scrape(port: metricsPort)
         let relayIdle = try relayTraffic.lockstep(maxMessages: options.lockstepMessages, maxSeconds: options.lockstepSeconds)
         relayTraffic.close()
         relay.stop()
+        let idle = measureIdle ? idleCPU(pid: daemon.pid) : nil
+        traffic.close()
+        daemon.stop()
 
         let largestMessage = max(messages.input.count, messages.relayOutput.count)
-        var cpuPerGigabyte: Double?
-        if let first = cpu.first, let last = cpu.last, last.time > first.time, noised.gigabytesPerSecond > 0 {
-            let cores = (last.seconds - first.seconds) / (Double(last.time - first.time) / 1e9)
-            cpuPerGigabyte = cores / noised.gigabytesPerSecond
-        }
         let row = Row(
             transport: transport, dtype: dtype.rawValue, latentBytes: size,
-            noised: noised, relay: Self.throughput(arrivalTimes: relayRun.arrivals.times, window: relayRun.window, latentBytes: size),
+            noised: Self.combine(noisedRounds), relay: Self.combine(relayRounds),
+            roundRatios: zip(noisedRounds, relayRounds).map {
+                $1.gigabytesPerSecond > 0 ? $0.gigabytesPerSecond / $1.gigabytesPerSecond : 0
+            },
             noisedIdleLatency: LatencySummary(samples: noisedIdle),
             relayIdleLatency: LatencySummary(samples: relayIdle),
-            noisedLoadedLatency: LatencySummary(samples: zip(arrivals.times, arrivals.latencies)
-                .filter { window.contains($0.0) }.map { Double($0.1) / 1e9 }),
+            noisedLoadedLatency: LatencySummary(samples: loadedLatencies),
             daemonArrivalToSend: DaemonMetrics.histogram(DaemonMetrics.endToEnd, before: scrapeBefore, after: scrapeAfter),
             daemonKernel: DaemonMetrics.histogram(DaemonMetrics.kernel, before: scrapeBefore, after: scrapeAfter),
             residentPeakBytes: resident.map(\.bytes).max() ?? 0,
-            residentGrowthBytes: Self.lastHalfGrowth(resident, window: window),
+            residentGrowthBytes: Self.lastHalfGrowth(resident, window: lastWindow),
             residentBoundBytes: (2 * options.highWaterMark + options.workers + 2) * largestMessage + (64 << 20),
-            cpuSecondsPerGigabyte: cpuPerGigabyte)
+            cpuSecondsPerGigabyte: median(cpuPerGigabyteRounds))
         return (row, idle)
     }
 
@@ -268,6 +290,13 @@ public struct PipelineBench {
                           messages: inWindow.count)
     }
 
+
+    /// The rounds' median rates and their total message count.
+    package static func combine(_ rounds: [Throughput]) -> Throughput {
+        Throughput(gigabytesPerSecond: median(rounds.map(\.gigabytesPerSecond)) ?? 0,
+                   messagesPerSecond: median(rounds.map(\.messagesPerSecond)) ?? 0,
+                   messages: rounds.map(\.messages).reduce(0, +))
+    }
 
     /// The daemon's CPU while it has no input, after a short settle.
     private func idleCPU(pid: Int32) -> Idle? {
@@ -303,4 +332,12 @@ public struct PipelineBench {
         }
         return "\(bytes) B"
     }
+}
+
+/// The middle value (the mean of the two middle values for an even count); nil when empty.
+package func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }

@@ -17,14 +17,17 @@ extension PipelineBench {
         func caseCells(_ row: Row) -> [String] { [row.transport.rawValue, row.dtype, formatSize(row.latentBytes)] }
         let caseWidths = [10, 6, 9]
 
-        let throughputWidths = caseWidths + [13, 10, 12, 10, 12]
-        var lines = ["throughput (GB/s of z_0, messages/s)", cells(
-            ["transport", "dtype", "z_0/msg", "noised GB/s", "msg/s", "relay GB/s", "msg/s", "noised/relay"], throughputWidths)]
+        let throughputWidths = caseWidths + [13, 10, 12, 10, 14, 12]
+        let rounds = report.rows.map(\.roundRatios.count).max() ?? 0
+        var lines = ["throughput (GB/s of z_0, messages/s; medians of \(rounds) alternating round\(rounds == 1 ? "" : "s") each)", cells(
+            ["transport", "dtype", "z_0/msg", "noised GB/s", "msg/s", "relay GB/s", "msg/s", "noised/relay", "rounds' range"],
+            throughputWidths)]
         for row in report.rows {
             lines.append(cells(caseCells(row) + [
                 String(format: "%.3f", row.noised.gigabytesPerSecond), String(format: "%.1f", row.noised.messagesPerSecond),
                 String(format: "%.3f", row.relay.gigabytesPerSecond), String(format: "%.1f", row.relay.messagesPerSecond),
                 String(format: "%.2f", row.noisedToRelay),
+                String(format: "%.2f-%.2f", row.roundRatios.min() ?? 0, row.roundRatios.max() ?? 0),
             ], throughputWidths))
         }
 

@@ -111,8 +111,9 @@ struct Bench: ParsableCommand {
             abstract: "Producer → noised → consumer on loopback, beside a plain ZeroMQ relay moving the same bytes.")
 
         @Flag(help: "A smoke run: 256 KiB only, short phases.") var quick = false
-        @Option(help: "Measured seconds per case (after the warm-up).") var duration: Double?
-        @Option(help: "Warm-up seconds per case.") var warmup: Double?
+        @Option(help: "Measured seconds per case and side, split over the rounds.") var duration: Double?
+        @Option(help: "Alternating noised and relay windows per case (default 3; 1 with --quick).") var rounds: Int?
+        @Option(help: "Warm-up seconds per round.") var warmup: Double?
         @Option(help: "Bytes of z_0 per message, e.g. 256K,4M,32M,128M.") var sizes: String?
         @Option(help: "Transports: ipc, tcp.") var transports = "ipc,tcp"
         @Option(help: "Latent dtypes: f32, f16, bf16.") var dtypes = "f32,bf16"
@@ -126,6 +127,7 @@ struct Bench: ParsableCommand {
             let binary = try daemon ?? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             var options = quick ? PipelineBench.Options.quick(daemonBinary: binary) : PipelineBench.Options(daemonBinary: binary)
             if let duration { options.secondsPerCase = duration }
+            if let rounds { options.rounds = rounds }
             if let warmup { options.warmupSeconds = warmup }
             if let idleSeconds { options.idleSeconds = idleSeconds }
             if let sizes { options.sizes = try sizes.split(separator: ",").map { try PipelineBench.parseSize(String($0)) } }

@@ -33,7 +33,7 @@ final class BenchSmokeTests: XCTestCase {
 
     func testQuickPipelineBenchReportsEveryCaseAndTheIdleLine() throws {
         let binary = try noisedBinary()
-        let result = try run(binary, ["bench", "pipeline", "--quick"])
+        let result = try run(binary, ["bench", "pipeline", "--quick", "--rounds", "2"])
         XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
         let lines = result.output.split(separator: "\n").map(String.init)
         for transport in ["ipc", "tcp"] {
@@ -52,6 +52,7 @@ final class BenchSmokeTests: XCTestCase {
             }
         }
         XCTAssertTrue(lines.contains { $0.hasPrefix("idle CPU: ") }, result.output)
+        XCTAssertTrue(lines.first?.contains("medians of 2 alternating rounds") ?? false, result.output)
     }
 
     func testKernelBenchPrintsNumpyBesideTheKernelWhenNumpyIsThere() throws {

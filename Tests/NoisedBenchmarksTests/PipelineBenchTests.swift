@@ -113,19 +113,33 @@ final class PipelineBenchTests: XCTestCase {
         options.daemonBinary = "/bin/sh"
         options.secondsPerCase = 0
         XCTAssertThrowsError(try PipelineBench(options: options).run()) { XCTAssertTrue("\($0)".contains("case 0.0 s")) }
+        options.secondsPerCase = 1
+        options.rounds = 0
+        XCTAssertThrowsError(try PipelineBench(options: options).run()) { XCTAssertTrue("\($0)".contains("round, got 0")) }
+    }
+
+    func testRoundsCombineByMedian() {
+        XCTAssertNil(median([]))
+        XCTAssertEqual(median([3, 1, 2]), 2)
+        XCTAssertEqual(median([4, 1, 3, 2]), 2.5)
+        let rounds = [(1.0, 10.0, 5), (3.0, 30.0, 7), (2.0, 20.0, 6)].map {
+            PipelineBench.Throughput(gigabytesPerSecond: $0.0, messagesPerSecond: $0.1, messages: $0.2)
+        }
+        XCTAssertEqual(PipelineBench.combine(rounds), PipelineBench.Throughput(gigabytesPerSecond: 2, messagesPerSecond: 20, messages: 18))
     }
 
     func testTablesHaveARowPerCase() {
         let throughput = PipelineBench.Throughput(gigabytesPerSecond: 1, messagesPerSecond: 2, messages: 3)
         let row = PipelineBench.Row(
             transport: .ipc, dtype: "f32", latentBytes: 4 << 20, noised: throughput, relay: throughput,
-            noisedIdleLatency: LatencySummary(p50: 0.001, p99: 0.002, count: 5), relayIdleLatency: nil,
+            roundRatios: [1.1, 0.9, 1.0], noisedIdleLatency: LatencySummary(p50: 0.001, p99: 0.002, count: 5), relayIdleLatency: nil,
             noisedLoadedLatency: nil, daemonArrivalToSend: nil, daemonKernel: nil,
             residentPeakBytes: 100 << 20, residentGrowthBytes: 0, residentBoundBytes: 200 << 20, cpuSecondsPerGigabyte: 0.5)
         let report = PipelineBench.Report(rows: [row, row], idle: PipelineBench.Idle(seconds: 2, cpuSeconds: 0.01))
         let lines = PipelineBench.renderTable(report).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.filter { $0.hasPrefix("ipc") && $0.contains("4 MiB") }.count, 4)
-        XCTAssertTrue(lines.contains { $0.contains("1.000") && $0.hasSuffix("1.00") })
+        XCTAssertTrue(lines.contains { $0.contains("1.000") && $0.hasSuffix("1.00          0.90-1.10") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines[0].contains("medians of 3 alternating rounds"), lines[0])
         XCTAssertTrue(lines.contains { $0.contains("1.00/2.00") && $0.contains("100/200") && $0.hasSuffix("0.500") })
         XCTAssertTrue(lines.contains { $0.hasPrefix("idle CPU: 0.500 %") })
     }
