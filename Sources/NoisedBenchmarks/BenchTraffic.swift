@@ -118,10 +118,12 @@ final class BenchTraffic: @unchecked Sendable {
 
     /// Runs producer and consumer on their own threads, calling `tick` about every 50 ms on this
     /// thread: a warm-up of at least `warmupSeconds` and `warmupMessages` received batches (so
-    /// buffer pools have grown to their working size; bounded at 60 s), then `seconds` measured.
+    /// buffer pools have grown to their working size; bounded at 60 s), then at least `seconds`
+    /// and `minimumMessages` arrivals measured.
     /// Then stops the producer and drains the pipeline. Returns the arrivals and the measured
     /// window [start, end) in CLOCK_MONOTONIC nanoseconds.
-    func saturate(warmupSeconds: Double, warmupMessages: Int, seconds: Double, tick: (_ inWindow: Bool) -> Void)
+    func saturate(warmupSeconds: Double, warmupMessages: Int, seconds: Double, minimumMessages: Int,
+                  tick: (_ inWindow: Bool) -> Void)
         throws -> (arrivals: Arrivals, window: Range<UInt64>) {
         let stopProducer = StopFlag(), stopConsumer = StopFlag()
         arrivalCount.store(0, ordering: .relaxed)
@@ -137,8 +139,11 @@ final class BenchTraffic: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
             now = ProcessStats.monotonicNanoseconds()
         }
-        let windowStart = now, windowEnd = windowStart + UInt64(seconds * 1e9)
-        while now < windowEnd {
+        // The window lasts `seconds` and holds at least `minimumMessages` arrivals (bounded at
+        // 60 s), so that even the largest messages give a rate and not a count of one or two.
+        let windowStart = now, windowEnd = windowStart + UInt64(seconds * 1e9), windowLimit = windowStart + 60_000_000_000
+        let arrivedBefore = arrivalCount.load(ordering: .relaxed)
+        while now < windowEnd || (now < windowLimit && arrivalCount.load(ordering: .relaxed) - arrivedBefore < minimumMessages) {
             tick(true)
             Thread.sleep(forTimeInterval: 0.05)
             now = ProcessStats.monotonicNanoseconds()

@@ -25,6 +25,8 @@ public struct PipelineBench {
         public var secondsPerCase = 3.0
         /// Alternating noised and relay windows per case.
         public var rounds = 3
+        /// Arrivals each measured window holds at least (it is lengthened for large messages).
+        public var minimumMessagesPerRound = 8
         /// One-at-a-time batches for the idle-queue latency, bounded by count and time.
         public var lockstepMessages = 30
         public var lockstepSeconds = 1.5
@@ -43,6 +45,7 @@ public struct PipelineBench {
             options.warmupSeconds = 0.2
             options.secondsPerCase = 0.5
             options.rounds = 1
+            options.minimumMessagesPerRound = 3
             options.lockstepMessages = 5
             options.lockstepSeconds = 0.5
             options.idleSeconds = 1
@@ -226,7 +229,8 @@ public struct PipelineBench {
         for _ in 0..<options.rounds {
             var cpu: (first: (time: UInt64, seconds: Double)?, last: (time: UInt64, seconds: Double)?) = (nil, nil)
             let (arrivals, window) = try traffic.saturate(
-                warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound
+                warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound,
+                minimumMessages: options.minimumMessagesPerRound
             ) { inWindow in
                 let now = ProcessStats.monotonicNanoseconds()
                 if let bytes = ProcessStats.residentBytes(pid: daemon.pid) { resident.append((now, bytes)) }
@@ -244,7 +248,8 @@ public struct PipelineBench {
                 cpuPerGigabyteRounds.append(cores / noised.gigabytesPerSecond)
             }
             let relayRun = try relayTraffic.saturate(
-                warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound) { _ in }
+                warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound,
+                minimumMessages: options.minimumMessagesPerRound) { _ in }
             relayRounds.append(Self.throughput(arrivalTimes: relayRun.arrivals.times, window: relayRun.window, latentBytes: size))
         }
 

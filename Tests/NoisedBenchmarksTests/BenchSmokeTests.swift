@@ -69,9 +69,9 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
         let lines = result.output.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.first?.contains("kernel/numpy per core") ?? false, result.output)
-        // workers, kernel (wall and per CPU-s), memcpy, ratio, numpy and its ratio; bf16 → f32 is not a
+        // workers, kernel (median, best, per CPU-s), memcpy, ratio, numpy and its ratio; bf16 → f32 is not a
         // noising numpy does the same way.
-        XCTAssertEqual(lines.first { $0.hasPrefix(prefix + "f32") }?.split(separator: " ").compactMap { Double($0) }.count, 7, result.output)
+        XCTAssertEqual(lines.first { $0.hasPrefix(prefix + "f32") }?.split(separator: " ").compactMap { Double($0) }.count, 8, result.output)
         XCTAssertTrue(lines.first { $0.hasPrefix(prefix + "bf16") }?.hasSuffix("n/a") ?? false, result.output)
 
         let skipped = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32",

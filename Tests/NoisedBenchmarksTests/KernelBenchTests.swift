@@ -15,7 +15,8 @@ final class KernelBenchTests: XCTestCase {
         XCTAssertEqual(rows.map(\.workers), [1, 1, 1, 2, 2, 2])
         XCTAssertEqual(Set(rows.map(\.implementation)), [NoiseKernel.Implementation.best.rawValue])
         XCTAssertEqual(rows.map(\.input), ["f32", "bf16", "f16", "f32", "bf16", "f16"])
-        XCTAssertTrue(rows.allSatisfy { $0.elements == 2000 && $0.kernelGelemPerSecond > 0 && $0.memcpyGelemPerSecond > 0 })
+        XCTAssertTrue(rows.allSatisfy { $0.elements == 2000 && $0.kernelGelemPerSecond > 0 && $0.memcpyGelemPerSecond > 0
+            && $0.kernelBestGelemPerSecond >= $0.kernelGelemPerSecond })
         XCTAssertEqual(KernelBench.renderTable(rows).split(separator: "\n").count, 7)
         let decoded = try JSONDecoder().decode([KernelBench.Row].self, from: Data(KernelBench.renderJSON(rows).utf8))
         XCTAssertEqual(decoded, rows)
