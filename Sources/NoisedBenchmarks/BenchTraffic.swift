@@ -154,7 +154,7 @@ final class BenchTraffic: @unchecked Sendable {
         stopConsumer.raise()
         let arrivals = try consumerThread.join()
         _ = try producerResult.get()
-        return (arrivals, windowStart..<windowEnd)
+        return (arrivals, windowStart..<max(windowEnd, now))
     }
 
     /// One batch at a time through an idle pipeline: send, wait for it to come out, repeat, for up

@@ -33,26 +33,33 @@ final class BenchSmokeTests: XCTestCase {
 
     func testQuickPipelineBenchReportsEveryCaseAndTheIdleLine() throws {
         let binary = try noisedBinary()
-        let result = try run(binary, ["bench", "pipeline", "--quick", "--rounds", "2"])
+        // Windows of half a millisecond: only the minimum arrivals per round can fill them.
+        let result = try run(binary, ["bench", "pipeline", "--quick", "--rounds", "2", "--duration", "0.001", "--json"])
         XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
-        let lines = result.output.split(separator: "\n").map(String.init)
+        let report = try JSONDecoder().decode(PipelineBench.Report.self, from: Data(result.output.utf8))
+        XCTAssertEqual(report.rows.map { "\($0.transport.rawValue) \($0.dtype)" }, ["ipc f32", "ipc bf16", "tcp f32", "tcp bf16"])
+        for row in report.rows {
+            XCTAssertEqual(row.latentBytes, 256 << 10)
+            XCTAssertEqual(row.roundRatios.count, 2, "\(row)")
+            // Both noised and the relay moved batches, and each round's window held at least the
+            // quick run's 3 arrivals, so both rates are rates, not counts.
+            XCTAssertGreaterThan(row.noised.gigabytesPerSecond, 0, "\(row)")
+            XCTAssertGreaterThan(row.relay.gigabytesPerSecond, 0, "\(row)")
+            XCTAssertGreaterThanOrEqual(row.noised.messages, 2 * 3, "\(row)")
+            XCTAssertGreaterThanOrEqual(row.relay.messages, 2 * 3, "\(row)")
+        }
+        XCTAssertNotNil(report.idle)
+
+        let lines = PipelineBench.renderTable(report).split(separator: "\n").map(String.init)
         for transport in ["ipc", "tcp"] {
             for dtype in ["f32", "bf16"] {
                 let rows = lines.filter { $0.hasPrefix(transport) && $0.split(separator: " ").dropFirst().first.map(String.init) == dtype }
                 // One throughput row and one latency/resources row per case.
-                XCTAssertEqual(rows.count, 2, "\(transport) \(dtype) rows in:\n\(result.output)")
-                for row in rows { XCTAssertTrue(row.contains("256 KiB"), row) }
-                // Both noised and the relay moved batches: their GB/s are numbers above zero.
-                let throughputCells = rows.first?.split(separator: " ").compactMap { Double($0) } ?? []
-                XCTAssertGreaterThan(throughputCells.count, 4, rows.first ?? "")
-                if throughputCells.count > 4 {
-                    XCTAssertGreaterThan(throughputCells[1], 0, "noised GB/s in \(rows[0])")
-                    XCTAssertGreaterThan(throughputCells[3], 0, "relay GB/s in \(rows[0])")
-                }
+                XCTAssertEqual(rows.count, 2, "\(transport) \(dtype) rows in:\n\(lines.joined(separator: "\n"))")
             }
         }
         XCTAssertTrue(lines.contains { $0.hasPrefix("idle CPU: ") }, result.output)
-        XCTAssertTrue(lines.first?.contains("medians of 2 alternating rounds") ?? false, result.output)
+        XCTAssertTrue(lines.first?.contains("medians of 2 alternating rounds") ?? false, lines.first ?? "")
     }
 
     func testKernelBenchPrintsNumpyBesideTheKernelWhenNumpyIsThere() throws {
