@@ -3,11 +3,11 @@ import _Builtin_intrinsics.intel
 
 /// Noise stream v1's Box-Muller transform on 16 lanes: lane for lane the same operations, in the
 /// same order, as the 256-bit kernel's `BoxMuller` (see docs/noise-stream.md), so the bits agree.
+///
+/// Lane i holds group 4 (i mod 4) + i / 4 of a block (lanes 0, 1, 2, 3 hold groups 0, 4, 8, 12):
+/// after the in-128-bit-lane interleave, output vector k then holds groups 4k ..< 4k + 4, i.e.
+/// elements 16k ..< 16k + 16.
 enum BoxMuller16 {
-    /// Lane i holds group 4 (i mod 4) + i / 4 of the block: after the in-128-bit-lane interleave,
-    /// output vector k then holds groups 4k ..< 4k + 4, i.e. elements 16k ..< 16k + 16.
-    static var laneGroups: SIMD16<UInt32> { SIMD16(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15) }
-
     typealias Words = (SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>, SIMD16<UInt32>)
     typealias Block = (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)
 

@@ -1,18 +1,20 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 
-/// Philox4x32-10 (Random123 constants) on the 16 counter blocks of one 64-element block of noise
-/// stream v1, as two sets of eight with each 32-bit word in the low half of a 64-bit lane:
-/// vpmuludq then gives whole products whose halves are one shift apart (no shuffles, no separate
-/// low multiply), the same scheme as the 256-bit kernel's `WidePhilox` at twice the width.
+/// Philox4x32-10 (Random123 constants, as `Philox4x32_10` in NoiseKernel; the tests compare the
+/// two) on the 32 counter blocks of two 64-element blocks of noise stream v1, as four sets of
+/// eight with each 32-bit word in the low half of a 64-bit lane: vpmuludq then gives whole
+/// products whose halves are one shift apart (no shuffles, no separate low multiply), the same
+/// scheme as the 256-bit kernel's `WidePhilox` at twice the width.
 enum Philox16 {
     static let multiplier0: UInt32 = 0xD251_1F53
     static let multiplier1: UInt32 = 0xCD9E_8D57
     static let keyBump0: UInt32 = 0x9E37_79B9
     static let keyBump1: UInt32 = 0xBB67_AE85
 
-    /// Lane i of the result holds the group `BoxMuller16.laneGroups[i]` of the block (the set a
-    /// blocks land in even lanes, set b in odd lanes when packed).
+    /// Group offsets of the two sets of one block, in the low words of the 64-bit lanes: packed,
+    /// set a lands in the even lanes and set b in the odd ones, so that lane i holds the group
+    /// `BoxMuller16` expects there, 4 (i mod 4) + i / 4.
     static var setAGroups: SIMD16<Int32> { SIMD16<Int32>(0, 0, 8, 0, 1, 0, 9, 0, 2, 0, 10, 0, 3, 0, 11, 0) }
     static var setBGroups: SIMD16<Int32> { SIMD16<Int32>(4, 0, 12, 0, 5, 0, 13, 0, 6, 0, 14, 0, 7, 0, 15, 0) }
 
