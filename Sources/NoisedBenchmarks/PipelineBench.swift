@@ -27,8 +27,9 @@ public struct PipelineBench {
         public var rounds = 3
         /// Arrivals each measured window holds at least (it is lengthened for large messages).
         public var minimumMessagesPerRound = 8
-        /// One-at-a-time batches for the idle-queue latency, bounded by count and time.
-        public var lockstepMessages = 30
+        /// One-at-a-time batches for the idle-queue latency, bounded by count and time (at least
+        /// three): 200 make the p99 of small messages more than the slowest one.
+        public var lockstepMessages = 200
         public var lockstepSeconds = 1.5
         /// How long the daemon sits without input for the idle CPU figure.
         public var idleSeconds = 3.0
