@@ -61,6 +61,8 @@ public struct KernelBench: Sendable {
         }
         guard options.secondsPerCase > 0 else { throw KernelBenchError.badDuration(options.secondsPerCase) }
         var rows: [Row] = []
+        var numpyRates: [String: Double] = [:]
+        var numpyMeasured: Set<String> = []
         for workers in options.workerCounts {
             let pool = WorkerPool(workers: workers)
             defer { pool.shutdown() }
@@ -68,18 +70,18 @@ public struct KernelBench: Sendable {
                 for implementation in options.implementations {
                     rows.append(measure(input: pair.input, output: pair.output, implementation: implementation, pool: pool))
                 }
+                // numpy right after the kernel's first cases of its dtype, never beside them: load
+                // from other jobs on a shared machine changes over minutes, so the two are
+                // measured as close together as they can be.
+                let dtype = pair.input.rawValue
+                if let numpy = options.numpy, pair.input == pair.output, !numpyMeasured.contains(dtype) {
+                    numpyMeasured.insert(dtype)
+                    numpyRates.merge(try numpy.run(shape: options.shape, dtypes: [dtype], seconds: options.secondsPerCase)) { $1 }
+                }
             }
         }
-        if let numpy = options.numpy {
-            // After the kernel cases, so the two never compete for the cores.
-            var dtypes: [String] = []
-            for pair in options.typePairs where pair.input == pair.output && !dtypes.contains(pair.input.rawValue) {
-                dtypes.append(pair.input.rawValue)
-            }
-            let rates = dtypes.isEmpty ? [:] : try numpy.run(shape: options.shape, dtypes: dtypes, seconds: options.secondsPerCase)
-            for index in rows.indices where rows[index].input == rows[index].output {
-                rows[index].numpyGelemPerSecond = rates[rows[index].input]
-            }
+        for index in rows.indices where rows[index].input == rows[index].output {
+            rows[index].numpyGelemPerSecond = numpyRates[rows[index].input]
         }
         return rows
     }
