@@ -15,6 +15,21 @@ final class ImplementationTests: XCTestCase {
         #endif
     }
 
+    /// The cpuid check agrees with what the kernel reports to Linux: AVX-512 runs exactly when the
+    /// CPU has the F, BW, DQ and VL subsets (the OS enabling ZMM state is implied by the flags).
+    func testAVX512IsChosenExactlyWhenTheCPUHasIt() throws {
+        #if arch(x86_64) && os(Linux)
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flagsLine = try XCTUnwrap(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") })
+        let flags = Set(flagsLine.split(separator: ":").last!.split(separator: " ").map(String.init))
+        let hasAVX512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+        XCTAssertEqual(NoiseKernel.Implementation.avx512.isAvailable, hasAVX512, "flags: \(flags.sorted())")
+        XCTAssertEqual(NoiseKernel.Implementation.best, hasAVX512 ? .avx512 : .avx2)
+        #else
+        throw XCTSkip("reads /proc/cpuinfo on x86_64 Linux")
+        #endif
+    }
+
     /// Inputs with NaN and infinities among the awkward values, sigmas 0 and 1 among the others,
     /// sample lengths that cut blocks and block pairs at every offset, random splits.
     func testImplementationsWriteIdenticalBytes() throws {
