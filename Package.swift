@@ -14,7 +14,8 @@ let noiseKernelFlags: [SwiftSetting] = [
 ]
 // The 512-bit kernel; NoiseKernel calls it only after checking the CPU at run time.
 let avx512KernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-march=x86-64-v4"]),
+    // AVX512_BF16 only for the one bf16 store that checks for it at run time (BF16x16Native).
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512bf16"]),
 ]
 #else
 let avx512KernelFlags: [SwiftSetting] = []

@@ -22,6 +22,15 @@ int noised_cpu_supports_x86_64_v4(void) {
     const unsigned int wanted = avx2 | bmi2 | avx512f | avx512dq | avx512bw | avx512vl;
     return (ebx & wanted) == wanted;
 }
+
+int noised_cpu_supports_avx512_bf16(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!noised_cpu_supports_x86_64_v4()) return 0;
+    // Leaf 7 sub-leaf 1, EAX bit 5.
+    if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return 0;
+    return (eax >> 5) & 1;
+}
 #else
 int noised_cpu_supports_x86_64_v4(void) { return 0; }
+int noised_cpu_supports_avx512_bf16(void) { return 0; }
 #endif

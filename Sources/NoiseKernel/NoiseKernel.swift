@@ -16,6 +16,9 @@ public struct NoiseKernel: Sendable {
         case avx2
         /// 512-bit vectors, x86-64-v4 (AVX-512 F/BW/DQ/VL), when the CPU and OS support them.
         case avx512
+        /// avx512, with eps for bf16 outputs rounded by vcvtne2ps2bf16 (AVX512_BF16: Cooper Lake,
+        /// Sapphire Rapids, Zen 4 and later) instead of integer arithmetic; f32 and f16 as avx512.
+        case avx512bf16
 
         public var description: String { rawValue }
 
@@ -26,6 +29,7 @@ public struct NoiseKernel: Sendable {
             case .portable: false
             case .avx2: true
             case .avx512: AVX512Kernel.isSupported
+            case .avx512bf16: AVX512Kernel.hasBF16Instructions
             }
             #else
             self == .portable
@@ -64,8 +68,8 @@ public struct NoiseKernel: Sendable {
                      "NoiseKernel.run: range \(elements) outside the batch's \(batch.totalElements) elements")
         guard !elements.isEmpty else { return false }
         #if arch(x86_64)
-        if implementation == .avx512 {
-            return AVX512Kernel.run(job(batch), elements: elements)
+        if implementation == .avx512 || implementation == .avx512bf16 {
+            return AVX512Kernel.run(job(batch), elements: elements, bf16Instructions: implementation == .avx512bf16)
         }
         #endif
         switch batch.inputType {

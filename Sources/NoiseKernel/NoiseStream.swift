@@ -29,7 +29,7 @@ public struct NoiseStream: Sendable, Equatable {
         precondition(implementation.isAvailable, "NoiseStream.fill: \(implementation) is not available on this CPU")
         guard let base = buffer.baseAddress, !elements.isEmpty else { return }
         #if arch(x86_64)
-        if implementation == .avx512 {
+        if implementation == .avx512 || implementation == .avx512bf16 {
             AVX512Kernel.fillEps(key: key, noiseID: noiseID, elements: elements, into: base)
             return
         }

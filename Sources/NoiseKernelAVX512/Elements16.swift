@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
+import CCPUFeatures
 
 /// Compile-time element type of the 512-bit kernel (one specialisation per input/output pair, so
 /// no per-element dtype dispatch). Each store rounds once, to nearest even, as the 256-bit kernel.
@@ -94,6 +95,24 @@ enum BF16x16: Element16 {
         let packed = _mm512_packus_epi32(low, high)
         let ordered = _mm512_permutexvar_epi64(SIMD8<Int64>(0, 2, 4, 6, 1, 3, 5, 7), packed)
         base.storeBytes(of: ordered, toByteOffset: index &* 2, as: SIMD8<Int64>.self)
+    }
+}
+
+/// bf16 with eps (never NaN, never subnormal) rounded and packed by one vcvtne2ps2bf16, which gives
+/// the same bits as the software rounding for such values; z_t and z_0 keep the software path.
+/// Chosen only on CPUs with AVX512_BF16.
+enum BF16x16Native: Element16 {
+    static var byteCount: Int { 2 }
+    @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        BF16x16.load16(base, index)
+    }
+    @inline(__always)
+    static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        BF16x16.store32(low, high, base, index)
+    }
+    @inline(__always)
+    static func storeFinite32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        base.storeBytes(of: noised_bf16_round_pack(low, high), toByteOffset: index &* 2, as: SIMD8<Int64>.self)
     }
 }
 #endif

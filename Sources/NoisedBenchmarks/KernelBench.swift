@@ -140,10 +140,10 @@ public struct KernelBench: Sendable {
 
     public static func renderTable(_ rows: [Row]) -> String {
         let withNumpy = rows.contains { $0.numpyGelemPerSecond != nil }
-        var lines = ["kernel  input  output  workers  kernel Gelem/s  best     per CPU-s  memcpy Gelem/s  kernel/memcpy"
+        var lines = ["kernel      input  output  workers  kernel Gelem/s  best     per CPU-s  memcpy Gelem/s  kernel/memcpy"
             + (withNumpy ? "  numpy Gelem/s (1 thread)  kernel/numpy per core" : "")]
         for row in rows {
-            var line = row.implementation.padding(toLength: 8, withPad: " ", startingAt: 0)
+            var line = row.implementation.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)

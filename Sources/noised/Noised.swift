@@ -58,7 +58,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Batch shape, batch first (default: Mochi-shaped).") var shape = "2,12,28,60,106"
         @Option(help: "Worker counts to measure.") var workers = "1,2"
         @Option(help: "Dtype pairs IN:OUT to measure.") var dtypes = "f32:f32,bf16:bf16,f16:f16"
-        @Option(help: "Kernel implementations to measure: avx2, avx512, portable (default: all this CPU runs).")
+        @Option(help: "Kernel implementations to measure: avx2, avx512, avx512bf16, portable (default: all this CPU runs).")
         var kernels: String?
         @Option(help: "Seconds per case.") var seconds = 1.0
         @Flag(help: "Skip numpy's noising of the same tensor.") var noNumpy = false
@@ -84,7 +84,7 @@ struct Bench: ParsableCommand {
             if let kernels {
                 options.implementations = try kernels.split(separator: ",").map { name in
                     guard let implementation = NoiseKernel.Implementation(rawValue: String(name)) else {
-                        throw ValidationError("--kernels takes avx2, avx512 or portable, got '\(name)'")
+                        throw ValidationError("--kernels takes avx2, avx512, avx512bf16 or portable, got '\(name)'")
                     }
                     guard implementation.isAvailable else {
                         throw ValidationError("--kernels: \(name) does not run on this CPU")

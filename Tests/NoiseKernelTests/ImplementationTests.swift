@@ -15,16 +15,19 @@ final class ImplementationTests: XCTestCase {
         #endif
     }
 
-    /// The cpuid check agrees with what the kernel reports to Linux: AVX-512 runs exactly when the
-    /// CPU has the F, BW, DQ and VL subsets (the OS enabling ZMM state is implied by the flags).
+    /// The cpuid checks agree with what the kernel reports to Linux: AVX-512 runs exactly when the
+    /// CPU has the F, BW, DQ and VL subsets (the OS enabling ZMM state is implied by the flags),
+    /// its bf16 variant exactly when the CPU also has AVX512_BF16.
     func testAVX512IsChosenExactlyWhenTheCPUHasIt() throws {
         #if arch(x86_64) && os(Linux)
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         let flagsLine = try XCTUnwrap(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") })
         let flags = Set(flagsLine.split(separator: ":").last!.split(separator: " ").map(String.init))
         let hasAVX512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+        let hasBF16 = hasAVX512 && flags.contains("avx512_bf16")
         XCTAssertEqual(NoiseKernel.Implementation.avx512.isAvailable, hasAVX512, "flags: \(flags.sorted())")
-        XCTAssertEqual(NoiseKernel.Implementation.best, hasAVX512 ? .avx512 : .avx2)
+        XCTAssertEqual(NoiseKernel.Implementation.avx512bf16.isAvailable, hasBF16, "flags: \(flags.sorted())")
+        XCTAssertEqual(NoiseKernel.Implementation.best, hasBF16 ? .avx512bf16 : hasAVX512 ? .avx512 : .avx2)
         #else
         throw XCTSkip("reads /proc/cpuinfo on x86_64 Linux")
         #endif
@@ -66,6 +69,25 @@ final class ImplementationTests: XCTestCase {
                     XCTAssertEqual(result.3, results[0].3, "non-finite report, \(context)")
                 }
             }
+        }
+    }
+
+    /// bf16 eps rounded by vcvtne2ps2bf16 and by integer arithmetic agree over millions of values
+    /// (the instruction flushes subnormals and quiets NaNs, which eps never is).
+    func testBF16InstructionsRoundEpsAsTheIntegerPath() throws {
+        guard NoiseKernel.Implementation.avx512bf16.isAvailable else {
+            throw XCTSkip("this CPU has no AVX512_BF16")
+        }
+        let elements = 1 << 19
+        let results = [NoiseKernel.Implementation.avx2, .avx512, .avx512bf16].map { implementation in
+            let buffers = BatchBuffers(samples: 2, elements: elements, input: .f32, output: .bf16) { _ in 0.5 }
+            buffers.sigmas = [0.3, 0.9]
+            buffers.run(NoiseKernel(stream: NoiseStream(seed: 0xB16), implementation: implementation), ranges: [0..<2 * elements])
+            return (buffers.zt, buffers.eps)
+        }
+        for (name, result) in zip(["avx512", "avx512bf16"], results.dropFirst()) {
+            XCTAssertTrue(result.0 == results[0].0, "z_t bytes differ, \(name) vs avx2")
+            XCTAssertTrue(result.1 == results[0].1, "eps bytes differ, \(name) vs avx2")
         }
     }
 

@@ -70,7 +70,7 @@ final class BenchSmokeTests: XCTestCase {
             throw XCTSkip("python3 cannot import numpy, or \(script) is missing")
         }
         let kernel = NoiseKernel.Implementation.best.rawValue
-        let prefix = kernel.padding(toLength: 8, withPad: " ", startingAt: 0)
+        let prefix = kernel.padding(toLength: 12, withPad: " ", startingAt: 0)
         let result = try run(binary, ["bench", "--shape", "2,4096", "--workers", "1", "--dtypes", "f32:f32,bf16:f32", "--kernels", kernel,
                                       "--seconds", "0.05", "--numpy-script", script])
         XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
