@@ -16,7 +16,7 @@ public struct NoiseKernel: Sendable {
         case avx2
         /// 512-bit vectors, x86-64-v4 (AVX-512 F/BW/DQ/VL), when the CPU and OS support them.
         case avx512
-        /// avx512, with eps for bf16 outputs rounded by vcvtne2ps2bf16 (AVX512_BF16: Cooper Lake,
+        /// avx512, with bf16 outputs rounded by vcvtne2ps2bf16 (AVX512_BF16: Cooper Lake,
         /// Sapphire Rapids, Zen 4 and later) instead of integer arithmetic; f32 and f16 as avx512.
         case avx512bf16
 

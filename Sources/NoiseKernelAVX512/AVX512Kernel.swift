@@ -42,7 +42,7 @@ package enum AVX512Kernel {
 
     /// Writes outputs for flattened elements [range) (already checked against the job by the
     /// caller); returns true if any z_0 in range is non-finite. `bf16Instructions` (only where
-    /// `hasBF16Instructions`) rounds bf16 eps with vcvtne2ps2bf16: the same bytes, fewer
+    /// `hasBF16Instructions`) rounds bf16 outputs with vcvtne2ps2bf16: the same bytes, fewer
     /// instructions.
     package static func run(_ job: Job, elements: Range<Int>, bf16Instructions: Bool = false) -> Bool {
         precondition(isSupported, "AVX512Kernel.run on a CPU without x86-64-v4")

@@ -98,18 +98,25 @@ enum BF16x16: Element16 {
     }
 }
 
-/// bf16 with eps (never NaN, never subnormal) rounded and packed by one vcvtne2ps2bf16, which gives
-/// the same bits as the software rounding for such values; z_t and z_0 keep the software path.
-/// Chosen only on CPUs with AVX512_BF16.
+/// bf16 rounded and packed by one vcvtne2ps2bf16, which gives the bits of BF16x16's integer
+/// rounding for every value but subnormals (it flushes them to zero). Only on CPUs with
+/// AVX512_BF16.
 enum BF16x16Native: Element16 {
     static var byteCount: Int { 2 }
     @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         BF16x16.load16(base, index)
     }
+    /// NaN comes out of the instruction as out of the integer path (the upper half, quieted);
+    /// 32 values with a subnormal among them, rare, take the integer path.
     @inline(__always)
     static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
-        BF16x16.store32(low, high, base, index)
+        if noised_subnormal_lanes(low) | noised_subnormal_lanes(high) == 0 {
+            base.storeBytes(of: noised_bf16_round_pack(low, high), toByteOffset: index &* 2, as: SIMD8<Int64>.self)
+        } else {
+            BF16x16.store32(low, high, base, index)
+        }
     }
+    /// eps is never subnormal.
     @inline(__always)
     static func storeFinite32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
         base.storeBytes(of: noised_bf16_round_pack(low, high), toByteOffset: index &* 2, as: SIMD8<Int64>.self)
