@@ -39,15 +39,13 @@ enum F16x16: Element16 {
     @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         _mm512_cvtph_ps(base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD4<Int64>.self))
     }
-    /// In halves: the generic SIMD16 conversion stays an out-of-line call, the SIMD8 one becomes
-    /// vcvtps2ph (rounding to nearest even).
+    /// vcvtps2ph on whole vectors (Swift's SIMD16 conversion is an out-of-line call, and its
+    /// SIMD8 one converts a half at a time).
     @inline(__always)
     static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
         let offset = index &* 2
-        base.storeBytes(of: SIMD8<Float16>(low.lowHalf), toByteOffset: offset, as: SIMD8<Float16>.self)
-        base.storeBytes(of: SIMD8<Float16>(low.highHalf), toByteOffset: offset &+ 16, as: SIMD8<Float16>.self)
-        base.storeBytes(of: SIMD8<Float16>(high.lowHalf), toByteOffset: offset &+ 32, as: SIMD8<Float16>.self)
-        base.storeBytes(of: SIMD8<Float16>(high.highHalf), toByteOffset: offset &+ 48, as: SIMD8<Float16>.self)
+        base.storeBytes(of: noised_f16_round(low), toByteOffset: offset, as: SIMD4<Int64>.self)
+        base.storeBytes(of: noised_f16_round(high), toByteOffset: offset &+ 32, as: SIMD4<Int64>.self)
     }
 }
 

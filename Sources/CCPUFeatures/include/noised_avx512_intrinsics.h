@@ -1,8 +1,21 @@
-#ifndef NOISED_BF16_H
-#define NOISED_BF16_H
+#ifndef NOISED_AVX512_INTRINSICS_H
+#define NOISED_AVX512_INTRINSICS_H
+
+// Intrinsics the 512-bit kernel needs that Swift cannot import (macros taking an immediate, or
+// functions of __bf16 vectors), as inline functions it can; they inline into the Swift code of a
+// module built with the same target features.
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+/// vcvtps2ph: 16 f32 values to f16, rounded as MXCSR says (to nearest even unless changed), as
+/// the 256-bit form the AVX2 kernel uses.
+static inline __attribute__((always_inline)) __m256i noised_f16_round(__m512 x) {
+    return _mm512_cvtps_ph(x, _MM_FROUND_CUR_DIRECTION);
+}
+#endif
 
 #if defined(__x86_64__) && defined(__AVX512BF16__)
-#include <immintrin.h>
 
 /// vcvtne2ps2bf16: 32 f32 values to bf16, round to nearest even, `low` first in memory. Swift
 /// cannot import the intrinsic itself (it returns a vector of __bf16), so this returns the bits.
@@ -13,7 +26,7 @@ static inline __attribute__((always_inline)) __m512i noised_bf16_round_pack(__m5
 }
 
 /// The lanes of `x` holding a subnormal (vfpclassps category 0x20), where the instruction above
-/// and round-to-nearest-even on the bit pattern differ. (A macro in C, so not importable either.)
+/// and round-to-nearest-even on the bit pattern differ.
 static inline __attribute__((always_inline)) __mmask16 noised_subnormal_lanes(__m512 x) {
     return _mm512_fpclass_ps_mask(x, 0x20);
 }
