@@ -67,9 +67,7 @@ public struct KernelBench: Sendable {
             let pool = WorkerPool(workers: workers)
             defer { pool.shutdown() }
             for pair in options.typePairs {
-                for implementation in options.implementations {
-                    rows.append(measure(input: pair.input, output: pair.output, implementation: implementation, pool: pool))
-                }
+                rows += measure(input: pair.input, output: pair.output, pool: pool)
                 // numpy right after the kernel's first cases of its dtype, never beside them: load
                 // from other jobs on a shared machine changes over minutes, so the two are
                 // measured as close together as they can be.
@@ -86,9 +84,10 @@ public struct KernelBench: Sendable {
         return rows
     }
 
-    private func measure(
-        input: ElementType, output: ElementType, implementation: NoiseKernel.Implementation, pool: WorkerPool
-    ) -> Row {
+    /// Every implementation and the memcpy for one dtype pair and worker count, taking turns
+    /// repeat by repeat: load from other jobs changes over seconds, and turns spread it evenly over
+    /// the cases being compared.
+    private func measure(input: ElementType, output: ElementType, pool: WorkerPool) -> [Row] {
         let sampleCount = options.shape[0]
         let elementsPerSample = options.shape.dropFirst().reduce(1, *)
         let total = sampleCount * elementsPerSample
@@ -99,35 +98,52 @@ public struct KernelBench: Sendable {
             input: buffers.input, inputType: input, zt: buffers.zt, eps: buffers.eps, clean: nil,
             outputType: output,
             sigmas: UnsafeBufferPointer(buffers.sigmas), noiseIDs: UnsafeBufferPointer(buffers.noiseIDs))
-        let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed), implementation: implementation)
         let ranges = NoiseKernel.partition(totalElements: total, parts: pool.workers)
-        let kernelRate = medianRate(elements: total) {
-            pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) }
+        var cases: [() -> Void] = options.implementations.map { implementation in
+            let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed), implementation: implementation)
+            return { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
         }
-        let memcpyRate = medianRate(elements: total) {
-            pool.run(parts: ranges.count) { part in buffers.copy(ranges[part]) }
+        cases.append { pool.run(parts: ranges.count) { part in buffers.copy(ranges[part]) } }
+        let rates = takeTurns(cases, elements: total, seconds: options.secondsPerCase * Double(cases.count))
+        let memcpy = rates.last!
+        return zip(options.implementations, rates).map { implementation, rate in
+            Row(
+                implementation: implementation.rawValue, input: input.rawValue, output: output.rawValue,
+                workers: pool.workers, elements: total, repeats: rate.repeats,
+                kernelGelemPerSecond: rate.median, kernelBestGelemPerSecond: rate.best,
+                kernelGelemPerCPUSecond: rate.perCPUSecond, memcpyGelemPerSecond: memcpy.median)
         }
-        return Row(
-            implementation: implementation.rawValue, input: input.rawValue, output: output.rawValue, workers: pool.workers, elements: total,
-            repeats: kernelRate.repeats, kernelGelemPerSecond: kernelRate.median, kernelBestGelemPerSecond: kernelRate.best,
-            kernelGelemPerCPUSecond: kernelRate.perCPUSecond, memcpyGelemPerSecond: memcpyRate.median)
     }
 
-    /// Runs `body` once to warm up, then repeatedly for about `secondsPerCase`.
-    private func medianRate(elements: Int, _ body: () -> Void) -> (median: Double, best: Double, repeats: Int, perCPUSecond: Double) {
+    private struct Rate {
+        var median: Double
+        var best: Double
+        var repeats: Int
+        var perCPUSecond: Double
+    }
+
+    /// Runs each case once to warm up, then all of them in turn, one repeat each, for about
+    /// `seconds` and at least three rounds.
+    private func takeTurns(_ cases: [() -> Void], elements: Int, seconds: Double) -> [Rate] {
         let clock = ContinuousClock()
-        body()
-        var rates: [Double] = []
-        let deadline = clock.now + .milliseconds(Int64(options.secondsPerCase * 1000))
-        let cpuStart = Self.processCPUSeconds()
+        cases.forEach { $0() }
+        var rates = [[Double]](repeating: [], count: cases.count)
+        var cpuSeconds = [Double](repeating: 0, count: cases.count)
+        let deadline = clock.now + .milliseconds(Int64(seconds * 1000))
         repeat {
-            let elapsed = clock.measure(body)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            rates.append(Double(elements) / seconds / 1e9)
-        } while clock.now < deadline || rates.count < 3
-        let cpuSeconds = Self.processCPUSeconds() - cpuStart
-        rates.sort()
-        return (rates[rates.count / 2], rates.last!, rates.count, Double(elements * rates.count) / max(cpuSeconds, 1e-9) / 1e9)
+            for (index, body) in cases.enumerated() {
+                let cpuStart = Self.processCPUSeconds()
+                let elapsed = clock.measure(body)
+                cpuSeconds[index] += Self.processCPUSeconds() - cpuStart
+                let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                rates[index].append(Double(elements) / wall / 1e9)
+            }
+        } while clock.now < deadline || rates[0].count < 3
+        return zip(rates, cpuSeconds).map { caseRates, cpu in
+            let sorted = caseRates.sorted()
+            return Rate(median: sorted[sorted.count / 2], best: sorted.last!, repeats: sorted.count,
+                        perCPUSecond: Double(elements * sorted.count) / max(cpu, 1e-9) / 1e9)
+        }
     }
 
     /// User + system CPU seconds of this process so far (every thread; idle workers sleep).

@@ -32,6 +32,9 @@ final class KernelBenchTests: XCTestCase {
         XCTAssertEqual(options.implementations, available, "all that run here, by default")
         let rows = try KernelBench(options: options).run()
         XCTAssertEqual(rows.map(\.implementation), available.map(\.rawValue))
+        // They take turns, one repeat each, beside one memcpy.
+        XCTAssertEqual(Set(rows.map(\.repeats)).count, 1, "\(rows.map(\.repeats))")
+        XCTAssertEqual(Set(rows.map(\.memcpyGelemPerSecond)).count, 1)
         XCTAssertEqual(KernelBench.renderTable(rows).split(separator: "\n").dropFirst().map { $0.split(separator: " ")[0] },
                        available.map { Substring($0.rawValue) })
     }
