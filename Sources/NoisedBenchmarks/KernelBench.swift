@@ -66,16 +66,15 @@ public struct KernelBench: Sendable {
         for workers in options.workerCounts {
             let pool = WorkerPool(workers: workers)
             defer { pool.shutdown() }
-            for pair in options.typePairs {
-                rows += measure(input: pair.input, output: pair.output, pool: pool)
-                // numpy right after the kernel's first cases of its dtype, never beside them: load
-                // from other jobs on a shared machine changes over minutes, so the two are
-                // measured as close together as they can be.
-                let dtype = pair.input.rawValue
-                if let numpy = options.numpy, pair.input == pair.output, !numpyMeasured.contains(dtype) {
-                    numpyMeasured.insert(dtype)
-                    numpyRates.merge(try numpy.run(shape: options.shape, dtypes: [dtype], seconds: options.secondsPerCase)) { $1 }
-                }
+            rows += measure(options.typePairs, pool: pool)
+            // numpy right after the kernel's first cases, never beside them: load from other jobs
+            // on a shared machine changes over minutes, so the two are measured as close
+            // together as they can be.
+            let dtypes = options.typePairs.filter { $0.input == $0.output }.map(\.input.rawValue)
+                .reduce(into: [String]()) { if !numpyMeasured.contains($1) && !$0.contains($1) { $0.append($1) } }
+            if let numpy = options.numpy, !dtypes.isEmpty {
+                numpyMeasured.formUnion(dtypes)
+                numpyRates.merge(try numpy.run(shape: options.shape, dtypes: dtypes, seconds: options.secondsPerCase)) { $1 }
             }
         }
         for index in rows.indices where rows[index].input == rows[index].output {
@@ -84,34 +83,42 @@ public struct KernelBench: Sendable {
         return rows
     }
 
-    /// Every implementation and the memcpy for one dtype pair and worker count, taking turns
+    /// Every implementation and a memcpy for every dtype pair at one worker count, taking turns
     /// repeat by repeat: load from other jobs changes over seconds, and turns spread it evenly over
     /// the cases being compared.
-    private func measure(input: ElementType, output: ElementType, pool: WorkerPool) -> [Row] {
+    private func measure(_ pairs: [(input: ElementType, output: ElementType)], pool: WorkerPool) -> [Row] {
         let sampleCount = options.shape[0]
         let elementsPerSample = options.shape.dropFirst().reduce(1, *)
         let total = sampleCount * elementsPerSample
-        let buffers = BenchBuffers(elements: total, input: input, output: output, samples: sampleCount)
-        defer { buffers.deallocate() }
-        let batch = NoiseBatch(
-            sampleCount: sampleCount, elementsPerSample: elementsPerSample,
-            input: buffers.input, inputType: input, zt: buffers.zt, eps: buffers.eps, clean: nil,
-            outputType: output,
-            sigmas: UnsafeBufferPointer(buffers.sigmas), noiseIDs: UnsafeBufferPointer(buffers.noiseIDs))
         let ranges = NoiseKernel.partition(totalElements: total, parts: pool.workers)
-        var cases: [() -> Void] = options.implementations.map { implementation in
-            let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed), implementation: implementation)
-            return { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
+        let buffers = pairs.map { BenchBuffers(elements: total, input: $0.input, output: $0.output, samples: sampleCount) }
+        defer { buffers.forEach { $0.deallocate() } }
+        // Per pair: one case per implementation, then the memcpy.
+        var cases: [() -> Void] = []
+        for (pair, buffer) in zip(pairs, buffers) {
+            let batch = NoiseBatch(
+                sampleCount: sampleCount, elementsPerSample: elementsPerSample,
+                input: buffer.input, inputType: pair.input, zt: buffer.zt, eps: buffer.eps, clean: nil,
+                outputType: pair.output,
+                sigmas: UnsafeBufferPointer(buffer.sigmas), noiseIDs: UnsafeBufferPointer(buffer.noiseIDs))
+            for implementation in options.implementations {
+                let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed), implementation: implementation)
+                cases.append { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
+            }
+            cases.append { pool.run(parts: ranges.count) { part in buffer.copy(ranges[part]) } }
         }
-        cases.append { pool.run(parts: ranges.count) { part in buffers.copy(ranges[part]) } }
         let rates = takeTurns(cases, elements: total, seconds: options.secondsPerCase * Double(cases.count))
-        let memcpy = rates.last!
-        return zip(options.implementations, rates).map { implementation, rate in
-            Row(
-                implementation: implementation.rawValue, input: input.rawValue, output: output.rawValue,
-                workers: pool.workers, elements: total, repeats: rate.repeats,
-                kernelGelemPerSecond: rate.median, kernelBestGelemPerSecond: rate.best,
-                kernelGelemPerCPUSecond: rate.perCPUSecond, memcpyGelemPerSecond: memcpy.median)
+        let perPair = options.implementations.count + 1
+        return pairs.enumerated().flatMap { index, pair in
+            let pairRates = rates[(index * perPair)..<((index + 1) * perPair)]
+            let memcpy = pairRates.last!
+            return zip(options.implementations, pairRates).map { implementation, rate in
+                Row(
+                    implementation: implementation.rawValue, input: pair.input.rawValue, output: pair.output.rawValue,
+                    workers: pool.workers, elements: total, repeats: rate.repeats,
+                    kernelGelemPerSecond: rate.median, kernelBestGelemPerSecond: rate.best,
+                    kernelGelemPerCPUSecond: rate.perCPUSecond, memcpyGelemPerSecond: memcpy.median)
+            }
         }
     }
 

@@ -15,6 +15,10 @@ final class KernelBenchTests: XCTestCase {
         XCTAssertEqual(rows.map(\.workers), [1, 1, 1, 2, 2, 2])
         XCTAssertEqual(Set(rows.map(\.implementation)), [NoiseKernel.Implementation.best.rawValue])
         XCTAssertEqual(rows.map(\.input), ["f32", "bf16", "f16", "f32", "bf16", "f16"])
+        // All cases of one worker count take turns, so each ran as many repeats as the others.
+        for workers in [1, 2] {
+            XCTAssertEqual(Set(rows.filter { $0.workers == workers }.map(\.repeats)).count, 1, "\(rows.map(\.repeats))")
+        }
         XCTAssertTrue(rows.allSatisfy { $0.elements == 2000 && $0.kernelGelemPerSecond > 0 && $0.memcpyGelemPerSecond > 0
             && $0.kernelBestGelemPerSecond >= $0.kernelGelemPerSecond })
         XCTAssertEqual(KernelBench.renderTable(rows).split(separator: "\n").count, 7)
