@@ -67,7 +67,7 @@ public struct KernelBench: Sendable {
             let pool = WorkerPool(workers: workers)
             defer { pool.shutdown() }
             rows += measure(options.typePairs, pool: pool)
-            // numpy right after the kernel's first cases, never beside them: load from other jobs
+            // numpy right after the first worker count's cases, never beside them: load from other jobs
             // on a shared machine changes over minutes, so the two are measured as close
             // together as they can be.
             let dtypes = options.typePairs.filter { $0.input == $0.output }.map(\.input.rawValue)
