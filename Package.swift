@@ -14,7 +14,7 @@ let noiseKernelFlags: [SwiftSetting] = [
 ]
 // The 512-bit kernel; NoiseKernel calls it only after checking the CPU at run time.
 let avx512KernelFlags: [SwiftSetting] = [
-    // AVX512_BF16 only for the one bf16 store that checks for it at run time (BF16x16Native).
+    // AVX512_BF16 only for the bf16 stores of BF16x16Native, used where cpuid reports it.
     .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512bf16"]),
 ]
 #else

@@ -44,7 +44,7 @@ package enum AVX512Kernel {
     /// caller); returns true if any z_0 in range is non-finite. `bf16Instructions` (only where
     /// `hasBF16Instructions`) rounds bf16 outputs with vcvtne2ps2bf16: the same bytes, fewer
     /// instructions.
-    package static func run(_ job: Job, elements: Range<Int>, bf16Instructions: Bool = false) -> Bool {
+    package static func run(_ job: Job, elements: Range<Int>, bf16Instructions: Bool) -> Bool {
         precondition(isSupported, "AVX512Kernel.run on a CPU without x86-64-v4")
         precondition(!bf16Instructions || hasBF16Instructions, "AVX512Kernel.run: this CPU has no AVX512_BF16")
         switch job.inputEncoding {

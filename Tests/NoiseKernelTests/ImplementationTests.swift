@@ -74,7 +74,7 @@ final class ImplementationTests: XCTestCase {
 
     /// bf16 outputs rounded by vcvtne2ps2bf16 and by integer arithmetic agree over a million
     /// values of eps and z_t (subnormals and NaN are among the awkward values of the test above).
-    func testBF16InstructionsRoundEpsAsTheIntegerPath() throws {
+    func testBF16InstructionsRoundAsTheIntegerPath() throws {
         guard NoiseKernel.Implementation.avx512bf16.isAvailable else {
             throw XCTSkip("this CPU has no AVX512_BF16")
         }
