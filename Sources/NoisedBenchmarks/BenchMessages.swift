@@ -4,24 +4,34 @@ import NoiseKernel
 import Safetensors
 import Synchronization
 
-/// The send time a bench message carries: 20 ASCII digits of CLOCK_MONOTONIC nanoseconds in the
-/// `bench.sent_ns` metadata value. The daemon copies input metadata to its output, so the consumer
-/// reads the producer's send time from the noised message; the relay copies the digits across.
+/// The send time a bench message carries: 20 ASCII digits of CLOCK_MONOTONIC nanoseconds in a
+/// `bench.sent_ns` U8 tensor. The daemon copies input tensors it does not noise to its output, so
+/// the consumer reads the producer's send time from the noised message; the relay copies the
+/// digits across. A tensor rather than a metadata value, so that every batch of a case has the
+/// same header, as the batches of a producer of one latent shape do.
 package enum SendStamp {
-    package static let key = "bench.sent_ns"
+    package static let tensorName = "bench.sent_ns"
     package static let width = 20
-    static let placeholder = String(repeating: "0", count: width)
-    private static let needle = Array("\"\(key)\":\"".utf8)
+    static var entry: SafetensorsLayout.Entry { .init(name: tensorName, dtype: .U8, shape: [width]) }
+    /// How `SafetensorsLayout`, which writes every bench and daemon header, writes the tensor.
+    private static let needle = Array("\"\(tensorName)\":{\"dtype\":\"U8\",\"shape\":[\(width)],\"data_offsets\":[".utf8)
 
-    /// Offset of the stamp's digits in a safetensors message, searching only its header.
+    /// Offset of the stamp's digits in a safetensors message, found from its header alone.
     package static func offset(in message: UnsafeRawBufferPointer) -> Int? {
         guard message.count >= 8 else { return nil }
-        let headerEnd = min(message.count, 8 + Int(clamping: message.loadUnaligned(as: UInt64.self).littleEndian))
-        let last = headerEnd - needle.count - width
+        let dataStart = 8 &+ Int(clamping: min(UInt64(littleEndian: message.loadUnaligned(as: UInt64.self)), 1 << 40))
+        let headerEnd = min(message.count, dataStart)
+        let last = headerEnd - needle.count - 1
         guard last >= 8 else { return nil }
         search: for start in 8...last {
             for (i, byte) in needle.enumerated() where message[start + i] != byte { continue search }
-            return start + needle.count
+            var begin = 0, index = start + needle.count
+            while index < headerEnd, case let digit = message[index] &- UInt8(ascii: "0"), digit < 10, begin < 1 << 40 {
+                begin = begin * 10 + Int(digit)
+                index += 1
+            }
+            guard index > start + needle.count, index < headerEnd, message[index] == UInt8(ascii: ",") else { return nil }
+            return dataStart + begin + width <= message.count ? dataStart + begin : nil
         }
         return nil
     }
@@ -62,9 +72,9 @@ package struct BenchMessages: Sendable {
         }
         self.latentBytes = latentBytes
         let shape = [samples, elements / samples]
-        let metadata = [SendStamp.key: SendStamp.placeholder, "source": "noised bench"]
+        let metadata = ["source": "noised bench"]
         input = try MessageTemplate(
-            entries: [.init(name: "latents", dtype: dtype.dtype, shape: shape)], metadata: metadata
+            entries: [.init(name: "latents", dtype: dtype.dtype, shape: shape), SendStamp.entry], metadata: metadata
         ) { data in
             // Finite values spread over [-2, 2): the daemon's non-finite check passes them.
             for index in 0..<elements { dtype.store(Float(index % 4093) / 1024 - 2, to: data, at: index) }
@@ -75,6 +85,7 @@ package struct BenchMessages: Sendable {
             entries: [
                 .init(name: "z_t", dtype: dtype.dtype, shape: shape), .init(name: "eps", dtype: dtype.dtype, shape: shape),
                 .init(name: "noise_id", dtype: .U64, shape: [samples]), .init(name: "sigma", dtype: .F32, shape: [samples]),
+                SendStamp.entry,
             ],
             metadata: outputMetadata
         ) { data in data.initializeMemory(as: UInt8.self, repeating: 0x3F, count: 2 * latentBytes) }
@@ -94,9 +105,10 @@ package final class MessageTemplate: @unchecked Sendable {
         fillData(bytes.baseAddress! + layout.header.count)
         guard let offset = SendStamp.offset(in: UnsafeRawBufferPointer(bytes)) else {
             bytes.deallocate()
-            throw BenchError("bench message header lacks its \(SendStamp.key) stamp")
+            throw BenchError("bench message lacks its \(SendStamp.tensorName) stamp")
         }
         stampOffset = offset
+        SendStamp.write(0, to: bytes.baseAddress!, at: offset)
     }
 
     deinit { bytes.deallocate() }

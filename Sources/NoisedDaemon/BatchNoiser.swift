@@ -61,6 +61,10 @@ public final class BatchNoiser: @unchecked Sendable {
     private let kernel: NoiseKernel
     public let buffers: MessageBufferPool
     private var workers: WorkerPool
+    /// A stream of batches of one shape repeats one input header and one output layout; these
+    /// make the repeats a comparison and a metadata update.
+    private var headers = SafetensorsHeaderCache()
+    private var lastPlan: OutputPlan?
     /// Below this many elements per part (about a quarter of a millisecond of kernel time), waking
     /// another worker costs more than it saves: on cores shared with producers and trainers the
     /// woken worker waits for a core while the daemon thread waits for it. Measured with `noised
@@ -94,7 +98,7 @@ public final class BatchNoiser: @unchecked Sendable {
             throw ProtocolError(.messageTooLarge,
                                 "message of \(message.count) bytes exceeds input.max_message_bytes \(settings.maxMessageBytes)")
         }
-        let input = try InputBatch(message: message, latentTensor: settings.latentTensor)
+        let input = try InputBatch(message: message, latentTensor: settings.latentTensor, headers: &headers)
         let outputLatentType = settings.outputDType.resolved(for: input.latentType)
         let inputType = ElementType(input.latentType), outputType = ElementType(outputLatentType)
         let step = settings.step(for: state)
@@ -104,7 +108,9 @@ public final class BatchNoiser: @unchecked Sendable {
             metadata: [
                 WireNames.stepKey: String(step), WireNames.seqKey: String(state.seq),
                 WireNames.seedKey: String(stream.seed), WireNames.protocolKey: WireNames.protocolVersion,
-            ])
+            ],
+            reusing: lastPlan)
+        lastPlan = plan
 
         let samples = input.sampleCount
         let noiseIDs: [UInt64] = input.noiseIDs ?? (0..<samples).map {

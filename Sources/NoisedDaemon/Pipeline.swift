@@ -54,6 +54,10 @@ final class Pipeline: @unchecked Sendable {
     /// How often a blocked receive or send wakes up to look at stop and reload requests.
     static let pollMilliseconds: Int32 = 100
     private static let saveInterval: Duration = .seconds(2)
+    /// Batches taken from the input queue per poll: each poll is a system call, and a saturated
+    /// input has the next batch already queued. Reloads, reports and producer disconnects wait at
+    /// most this many batches.
+    private static let batchesPerPoll = 16
 
     init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil,
          stallAfterBatches: UInt64? = nil) throws {
@@ -141,8 +145,11 @@ final class Pipeline: @unchecked Sendable {
             let ready = try ZMQSocket.waitReadable(sockets.readable, milliseconds: Int(Self.pollMilliseconds))
             if ready[1] { try takeInputEvents() }
             if ready.count > 2, ready[2] { try takeReports() }
-            if ready[0], let message = try sockets.input.receive(dontWait: true) {
+            var taken = 0
+            while ready[0], taken < Self.batchesPerPoll, !stopping, let message = try sockets.input.receive(dontWait: true) {
+                beat()
                 try handle(message, deadline: nil)
+                taken += 1
                 if let stallAfterBatches, summary.sent >= stallAfterBatches { stall() }
             }
             if ContinuousClock.now - lastSave >= Self.saveInterval { save() }

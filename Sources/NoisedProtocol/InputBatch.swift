@@ -23,9 +23,19 @@ public struct InputBatch {
     ///   - latentTensor: the config's `input.tensor`.
     ///   - maxHeaderBytes: the longest safetensors header accepted.
     public init(message: UnsafeRawBufferPointer, latentTensor: String, maxHeaderBytes: Int = 1 << 20) throws(ProtocolError) {
+        var headers = SafetensorsHeaderCache()
+        try self.init(message: message, latentTensor: latentTensor, maxHeaderBytes: maxHeaderBytes, headers: &headers)
+    }
+
+    /// The same, parsing the header through `headers`, which a stream of batches of one shape
+    /// makes a comparison of bytes.
+    public init(
+        message: UnsafeRawBufferPointer, latentTensor: String, maxHeaderBytes: Int = 1 << 20,
+        headers: inout SafetensorsHeaderCache
+    ) throws(ProtocolError) {
         let reader: SafetensorsReader
         do {
-            reader = try SafetensorsReader(message, maxHeaderBytes: maxHeaderBytes)
+            reader = try headers.reader(message, maxHeaderBytes: maxHeaderBytes)
         } catch {
             throw ProtocolError(error)
         }

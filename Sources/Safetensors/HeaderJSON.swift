@@ -289,9 +289,14 @@ struct HeaderJSONParser {
 /// Appends `string` as a JSON string literal (quotes included). Non-ASCII stays raw UTF-8.
 func appendJSONString(_ string: String, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "\""))
-    let needsEscape = string.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
-    if !needsEscape {
-        out.append(contentsOf: string.utf8)
+    // Header strings are short and rarely need escaping: one pass over contiguous UTF-8 decides.
+    var contiguous = string
+    let copiedAsIs = contiguous.withUTF8 { utf8 in
+        guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+        out.append(contentsOf: utf8)
+        return true
+    }
+    if copiedAsIs {
         out.append(UInt8(ascii: "\""))
         return
     }

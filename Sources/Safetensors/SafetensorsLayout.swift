@@ -20,6 +20,9 @@ public struct SafetensorsLayout: Sendable {
     /// Absolute byte range of each entry, in entry order.
     public let ranges: [Range<Int>]
     private let indexByName: [String: Int]
+    /// The entries' part of the JSON, which the metadata does not change.
+    private let tensorJSON: [UInt8]
+    private let relativeRanges: [Range<Int>]
 
     /// - Parameter metadata: written as `__metadata__` with keys sorted (omitted when empty), so
     ///   equal inputs give identical bytes.
@@ -48,20 +51,10 @@ public struct SafetensorsLayout: Sendable {
             dataLength = end
         }
 
-        var json: [UInt8] = [UInt8(ascii: "{")]
-        json.reserveCapacity(64 + entries.count * 80 + metadata.count * 48)
-        if !metadata.isEmpty {
-            appendASCII(#""__metadata__":{"#, to: &json)
-            for (position, key) in metadata.keys.sorted().enumerated() {
-                if position > 0 { json.append(UInt8(ascii: ",")) }
-                appendJSONString(key, to: &json)
-                json.append(UInt8(ascii: ":"))
-                appendJSONString(metadata[key]!, to: &json)
-            }
-            json.append(UInt8(ascii: "}"))
-        }
+        var json: [UInt8] = []
+        json.reserveCapacity(entries.count * 80)
         for (entry, range) in zip(entries, relativeRanges) {
-            if json.count > 1 { json.append(UInt8(ascii: ",")) }
+            if !json.isEmpty { json.append(UInt8(ascii: ",")) }
             appendJSONString(entry.name, to: &json)
             appendASCII(#":{"dtype":""#, to: &json)
             json.append(contentsOf: entry.dtype.rawValue.utf8)
@@ -76,6 +69,32 @@ public struct SafetensorsLayout: Sendable {
             appendJSONInteger(range.upperBound, to: &json)
             appendASCII("]}", to: &json)
         }
+        try self.init(tensorJSON: json, relativeRanges: relativeRanges, indexByName: indexByName, metadata: metadata)
+    }
+
+    /// The same entries under other metadata: only the header is written again, and the data
+    /// ranges move with its length. Equal to a layout made from the entries and `metadata`.
+    public func replacingMetadata(_ metadata: [String: String]) throws(SafetensorsError) -> SafetensorsLayout {
+        try SafetensorsLayout(tensorJSON: tensorJSON, relativeRanges: relativeRanges, indexByName: indexByName, metadata: metadata)
+    }
+
+    private init(
+        tensorJSON: [UInt8], relativeRanges: [Range<Int>], indexByName: [String: Int], metadata: [String: String]
+    ) throws(SafetensorsError) {
+        var json: [UInt8] = [UInt8(ascii: "{")]
+        json.reserveCapacity(64 + tensorJSON.count + metadata.count * 48)
+        if !metadata.isEmpty {
+            appendASCII(#""__metadata__":{"#, to: &json)
+            for (position, entry) in metadata.sorted(by: { $0.key < $1.key }).enumerated() {
+                if position > 0 { json.append(UInt8(ascii: ",")) }
+                appendJSONString(entry.key, to: &json)
+                json.append(UInt8(ascii: ":"))
+                appendJSONString(entry.value, to: &json)
+            }
+            json.append(UInt8(ascii: "}"))
+            if !tensorJSON.isEmpty { json.append(UInt8(ascii: ",")) }
+        }
+        json.append(contentsOf: tensorJSON)
         json.append(UInt8(ascii: "}"))
         // Pad with spaces (valid trailing JSON whitespace) so 8 + header length is a multiple of 8.
         json.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - json.count % 8) % 8))
@@ -86,12 +105,14 @@ public struct SafetensorsLayout: Sendable {
         header.append(contentsOf: json)
 
         let dataStart = header.count
-        let (total, overflow) = dataStart.addingReportingOverflow(dataLength)
+        let (total, overflow) = dataStart.addingReportingOverflow(relativeRanges.last?.upperBound ?? 0)
         guard !overflow else { throw SafetensorsError(.shapeMismatch, "total file size overflows") }
         self.header = header
         self.byteCount = total
         self.ranges = relativeRanges.map { ($0.lowerBound + dataStart)..<($0.upperBound + dataStart) }
         self.indexByName = indexByName
+        self.tensorJSON = tensorJSON
+        self.relativeRanges = relativeRanges
     }
 
     /// Absolute offset of the data region.

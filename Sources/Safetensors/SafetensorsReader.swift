@@ -86,6 +86,14 @@ public struct SafetensorsReader {
         self.indexByName = indexByName
     }
 
+    fileprivate init(rebasing reader: SafetensorsReader, onto bytes: UnsafeRawBufferPointer) {
+        tensors = reader.tensors
+        metadata = reader.metadata
+        dataStart = reader.dataStart
+        buffer = bytes
+        indexByName = reader.indexByName
+    }
+
     public func tensor(named name: String) -> TensorInfo? {
         indexByName[name].map { tensors[$0] }
     }
@@ -175,5 +183,33 @@ public struct SafetensorsReader {
             result.append(Int(integer))
         }
         return result
+    }
+}
+
+/// Reads safetensors files, remembering the last header it parsed. A producer sends one header
+/// with every batch of one shape, and the same header bytes over a file of the same size validate
+/// to the same tensors every time, so a repeat costs a comparison of the header bytes instead of
+/// a parse. A file that fails to parse leaves the remembered header as it was.
+public struct SafetensorsHeaderCache {
+    /// The length prefix and JSON of the last file parsed.
+    private var header: [UInt8] = []
+    private var fileSize = -1
+    private var maxHeaderBytes = -1
+    private var parsed: SafetensorsReader?
+
+    public init() {}
+
+    /// What `SafetensorsReader(bytes, maxHeaderBytes:)` returns, or throws.
+    public mutating func reader(_ bytes: UnsafeRawBufferPointer, maxHeaderBytes: Int) throws(SafetensorsError) -> SafetensorsReader {
+        if let parsed, bytes.count == fileSize, maxHeaderBytes == self.maxHeaderBytes,
+           header.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[0..<$0.count])) }) {
+            return SafetensorsReader(rebasing: parsed, onto: bytes)
+        }
+        let reader = try SafetensorsReader(bytes, maxHeaderBytes: maxHeaderBytes)
+        header = Array(bytes[0..<reader.dataStart])
+        fileSize = bytes.count
+        self.maxHeaderBytes = maxHeaderBytes
+        parsed = reader
+        return reader
     }
 }

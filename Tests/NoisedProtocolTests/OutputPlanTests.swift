@@ -147,4 +147,42 @@ final class OutputPlanTests: XCTestCase {
             }
         }
     }
+    func testAPlanMadeFromThePreviousOneEqualsOneMadeAfresh() throws {
+        let f32 = input(latents: .F32), bf16 = input(latents: .BF16), noIDs = input(latents: .F32, noiseID: false)
+        let otherMetadata = message([spec("latents", .F32, [3, 1, 7], salt: 3)], metadata: ["source": "other"])
+        // The same input again with new step/seq, then each thing a plan depends on changed in turn.
+        let sequence: [([UInt8], OutputDType, Bool, Bool, Int)] = [
+            (f32, .input, false, false, 1), (f32, .input, false, false, 2), (f32, .input, false, false, 1_000_000_000),
+            (f32, .bf16, false, false, 3), (f32, .bf16, true, false, 4), (f32, .bf16, true, true, 5),
+            (bf16, .bf16, true, true, 6), (noIDs, .bf16, true, true, 7), (otherMetadata, .bf16, true, true, 8),
+            (otherMetadata, .bf16, true, true, 99), (f32, .input, false, false, 10),
+        ]
+        var previous: OutputPlan?
+        for (index, (file, output, includeClean, includeWeight, seq)) in sequence.enumerated() {
+            try withBatch(file) { batch in
+                let metadata = ["noised.step": String(seq / 3), "noised.seq": String(seq), "noised.seed": "1234"]
+                let outputDType = output.resolved(for: batch.latentType)
+                let fresh = try OutputPlan(input: batch, outputDType: outputDType, includeClean: includeClean,
+                                           includeWeight: includeWeight, metadata: metadata)
+                let reused = try OutputPlan(input: batch, outputDType: outputDType, includeClean: includeClean,
+                                            includeWeight: includeWeight, metadata: metadata, reusing: previous)
+                XCTAssertEqual(reused.header, fresh.header, "batch \(index)")
+                XCTAssertEqual(reused.byteCount, fresh.byteCount, "batch \(index)")
+                XCTAssertEqual([reused.zt, reused.eps, reused.sigma, reused.noiseID], [fresh.zt, fresh.eps, fresh.sigma, fresh.noiseID])
+                XCTAssertEqual(reused.clean, fresh.clean)
+                XCTAssertEqual(reused.weight, fresh.weight)
+                XCTAssertEqual(reused.metadata, fresh.metadata)
+                XCTAssertEqual(reused.outputType, fresh.outputType)
+                var written: [[UInt8]] = []
+                for plan in [fresh, reused] {
+                    var out = [UInt8](repeating: 0xEE, count: plan.byteCount)
+                    out.withUnsafeMutableBytes { plan.writeHeaderAndPassthrough(into: $0, from: batch) }
+                    written.append(out)
+                }
+                XCTAssertEqual(written[0], written[1], "batch \(index): header and passthrough bytes")
+                previous = reused
+            }
+        }
+    }
 }
+

@@ -120,6 +120,28 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
+    func testReplacingMetadataEqualsALayoutMadeWithIt() throws {
+        let entries = [
+            SafetensorsLayout.Entry(name: "a", dtype: .F64, shape: [3]),
+            SafetensorsLayout.Entry(name: "b", dtype: .F16, shape: [5, 1]),
+        ]
+        // Metadata of every length mod 8, none at all, and values that need escaping.
+        let metadatas: [[String: String]] = [[:], ["k": "v"], ["noised.seq": "9", "noised.step": "1"]]
+            + (0..<9).map { ["noised.seq": String(repeating: "7", count: $0 + 1), "z": "\"q\"\n"] }
+        for entriesUsed in [entries, []] {
+            var previous = try SafetensorsLayout(entries: entriesUsed, metadata: ["first": "1"])
+            for metadata in metadatas + metadatas.reversed() {
+                let replaced = try previous.replacingMetadata(metadata)
+                let made = try SafetensorsLayout(entries: entriesUsed, metadata: metadata)
+                XCTAssertEqual(replaced.header, made.header, "\(metadata)")
+                XCTAssertEqual(replaced.ranges, made.ranges, "\(metadata)")
+                XCTAssertEqual(replaced.byteCount, made.byteCount, "\(metadata)")
+                XCTAssertEqual(replaced.range(of: "b"), made.range(of: "b"))
+                previous = replaced
+            }
+        }
+    }
+
     func testIntegersAreWrittenInDecimal() {
         for value in [0, 7, 9, 10, 99, 100, 12_345, 999_999_999_999, 1_000_000_000_000_000_000, Int.max] {
             var out: [UInt8] = [UInt8(ascii: "x")]
