@@ -68,8 +68,8 @@ public final class BatchNoiser: @unchecked Sendable {
     /// Below this many elements per part (about a quarter of a millisecond of kernel time), waking
     /// another worker costs more than it saves: on cores shared with producers and trainers the
     /// woken worker waits for a core while the daemon thread waits for it. Measured with `noised
-    /// bench pipeline` (ipc, bf16, 256 KiB batches of 128 Ki elements, 2 workers): split in two
-    /// at 0.50 of the relay, in one part at 0.70.
+    /// bench pipeline` (ipc, bf16, 256 KiB batches of 128 Ki elements, 2 workers, alternating
+    /// runs): split in two at 0.51–0.60 of the relay, in one part at 0.59–0.68.
     private static let minimumElementsPerPart = 1 << 18
 
     public init(seed: UInt64, workers: Int, buffers: MessageBufferPool) {
