@@ -1,7 +1,7 @@
 import Safetensors
 
 /// Where every tensor of one output message lives, and its header bytes. One per message; batches
-/// of one shape share all but the header (see `previous`).
+/// of one shape share all but the header (see `init(…, reusing:)`).
 ///
 /// Data order: tensors by element size, largest first (8-byte dtypes, then 4, 2, 1), so each is
 /// naturally aligned given the 8-aligned data start; ties keep z_t, eps, z_0, sigma, weight,

@@ -2,6 +2,7 @@ import Foundation
 import NoiseKernel
 import NoisedBenchmarks
 import NoisedDaemon
+import Safetensors
 import XCTest
 
 final class PipelineBenchTests: XCTestCase {
@@ -10,6 +11,11 @@ final class PipelineBenchTests: XCTestCase {
         for template in [messages.input, messages.relayOutput] {
             let bytes = UnsafeRawBufferPointer(template.bytes)
             XCTAssertEqual(SendStamp.offset(in: bytes), template.stampOffset)
+            // Where a safetensors reader puts the stamp tensor's data, not just where the search finds it.
+            let reader = try SafetensorsReader(bytes)
+            let stamp = try XCTUnwrap(reader.tensor(named: SendStamp.tensorName))
+            XCTAssertEqual(template.stampOffset, reader.dataStart + stamp.dataRange.lowerBound)
+            XCTAssertEqual(stamp.dataRange.count, SendStamp.width)
             XCTAssertEqual(SendStamp.read(bytes, at: template.stampOffset), 0)
             SendStamp.write(18_446_744_073_709_551_615, to: template.bytes.baseAddress!, at: template.stampOffset)
             XCTAssertEqual(SendStamp.read(bytes, at: template.stampOffset), UInt64.max)
