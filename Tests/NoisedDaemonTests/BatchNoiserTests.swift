@@ -101,18 +101,37 @@ final class BatchNoiserTests: XCTestCase {
         XCTAssertEqual(state.batches, 1)
     }
 
+    /// Batches large enough to be split into several parts (and, with 16-element samples, parts
+    /// that stream their f32 outputs) give the bytes of one worker.
     func testWorkerCountDoesNotChangeBytes() throws {
-        var outputs: [[UInt8]] = []
-        for workers in [1, 2, 3] {
-            let noiser = BatchNoiser(seed: 9, workers: workers, buffers: MessageBufferPool(maxIdle: 2))
-            var state = DaemonState()
-            let bytes = try message(samples: 3, elements: 70_001)
-            let noised = try bytes.withUnsafeBytes { try noiser.noise($0, settings: settings(), state: &state) }
-            outputs.append(Array(UnsafeRawBufferPointer(start: noised.buffer.pointer, count: noised.byteCount)))
-            noiser.buffers.recycle(noised.buffer)
-            noiser.shutdown()
+        for elements in [70_001, 350_000, 350_001] {
+            var outputs: [[UInt8]] = []
+            for workers in [1, 2, 3] {
+                let noiser = BatchNoiser(seed: 9, workers: workers, buffers: MessageBufferPool(maxIdle: 2))
+                var state = DaemonState()
+                let bytes = try message(samples: 3, elements: elements)
+                let noised = try bytes.withUnsafeBytes { try noiser.noise($0, settings: settings(), state: &state) }
+                outputs.append(Array(UnsafeRawBufferPointer(start: noised.buffer.pointer, count: noised.byteCount)))
+                noiser.buffers.recycle(noised.buffer)
+                noiser.shutdown()
+            }
+            XCTAssertTrue(outputs[0] == outputs[1], "2 workers, \(elements) elements per sample")
+            XCTAssertTrue(outputs[0] == outputs[2], "3 workers, \(elements) elements per sample")
         }
-        XCTAssertEqual(outputs[0], outputs[1])
-        XCTAssertEqual(outputs[0], outputs[2])
+    }
+
+    func testPartitionSplitsLargeBatchesIntoSeveralPartsPerWorker() {
+        let minimum = 1 << 18
+        let cases: [(elements: Int, workers: Int, parts: Int)] = [
+            (0, 2, 1), (2 * minimum - 1, 2, 1), (2 * minimum, 2, 2), (3 * 350_000, 2, 4), (3 * 350_000, 3, 4),
+            (100 * minimum, 2, 8), (100 * minimum, 3, 12), (100 * minimum, 1, 1),
+        ]
+        for (elements, workers, parts) in cases {
+            let ranges = BatchNoiser.partition(totalElements: elements, workers: workers)
+            XCTAssertEqual(ranges.count, parts, "\(elements) elements, \(workers) workers")
+            XCTAssertEqual(ranges.first?.lowerBound, 0)
+            XCTAssertEqual(ranges.last?.upperBound, elements)
+            XCTAssertTrue(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        }
     }
 }
