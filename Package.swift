@@ -86,7 +86,7 @@ let package = Package(
 
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol"]),
-        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel", "NoiseKernelAVX512"], swiftSettings: kernelFlags),
+        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel"], swiftSettings: kernelFlags),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),

@@ -54,35 +54,14 @@ package enum AVX512Kernel {
         }
     }
 
-    /// f32 outputs of a part writing at least this many bytes of z_t and ε are written with
-    /// streaming stores, which skip reading each line before overwriting it. Past a core's L2
-    /// (1–2 MiB on current x86 server cores) the lines leave the cache before the sender reads
-    /// them anyway, so that read is only memory traffic. `noised bench` on the Mochi shape
-    /// (2026-11-29, alternating in one run): 2–6 % faster; idle-queue kernel time at 4 MiB f32
-    /// batches in the pipeline: 0.88–0.91 ms against 0.90–1.12.
-    package static let streamingBytesPerPart = 2 << 20
-
-    /// Whether the part streams: f32 outputs whose every 32-element store falls on a line (the
-    /// outputs start on lines and a sample spans whole lines), and enough of them.
-    private static func streams(_ job: Job, _ elements: Range<Int>) -> Bool {
-        func onLine(_ pointer: UnsafeMutableRawPointer?) -> Bool { Int(bitPattern: pointer) % 64 == 0 }
-        return elements.count * 8 >= streamingBytesPerPart && job.elementsPerSample % 16 == 0
-            && onLine(job.zt) && onLine(job.eps) && onLine(job.clean)
-    }
-
     private static func run<In: Element16>(
         _ job: Job, _ elements: Range<Int>, input: In.Type, _ bf16Instructions: Bool
     ) -> Bool {
         switch job.outputEncoding {
-        case .f32 where streams(job, elements):
-            // Streaming stores are weakly ordered: fence them before the caller hands the
-            // output to another thread.
-            defer { noised_store_fence() }
-            return FusedPass16<In, F32x16Streaming>(job: job).run(elements)
-        case .f32: return FusedPass16<In, F32x16>(job: job).run(elements)
-        case .f16: return FusedPass16<In, F16x16>(job: job).run(elements)
-        case .bf16 where bf16Instructions: return FusedPass16<In, BF16x16Native>(job: job).run(elements)
-        case .bf16: return FusedPass16<In, BF16x16>(job: job).run(elements)
+        case .f32: FusedPass16<In, F32x16>(job: job).run(elements)
+        case .f16: FusedPass16<In, F16x16>(job: job).run(elements)
+        case .bf16 where bf16Instructions: FusedPass16<In, BF16x16Native>(job: job).run(elements)
+        case .bf16: FusedPass16<In, BF16x16>(job: job).run(elements)
         }
     }
 }

@@ -34,21 +34,6 @@ enum F32x16: Element16 {
     }
 }
 
-/// f32 written with streaming stores (vmovntps), which write whole lines without reading them
-/// first; every store must fall on a 64-byte line (see `AVX512Kernel.streams`), and the writer
-/// fences after the last.
-enum F32x16Streaming: Element16 {
-    static var byteCount: Int { 4 }
-    @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
-        F32x16.load16(base, index)
-    }
-    @inline(__always)
-    static func store32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
-        _mm512_stream_ps(base + index &* 4, low)
-        _mm512_stream_ps(base + (index &* 4 &+ 64), high)
-    }
-}
-
 enum F16x16: Element16 {
     static var byteCount: Int { 2 }
     @inline(__always) static func load16(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {

@@ -5,8 +5,7 @@ import Safetensors
 ///
 /// Data order: tensors by element size, largest first (8-byte dtypes, then 4, 2, 1), so each is
 /// naturally aligned given the 8-aligned data start; ties keep z_t, eps, z_0, sigma, weight,
-/// noise_id, then passthrough tensors in input order. For f32 outputs, z_t follows only 8-byte
-/// tensors, and the header's padding puts it at a multiple of 64 bytes from the message start.
+/// noise_id, then passthrough tensors in input order.
 public struct OutputPlan: Sendable {
     /// Size of the whole output message.
     public let byteCount: Int
@@ -104,12 +103,7 @@ public struct OutputPlan: Sendable {
             entries.append(contentsOf: noised.lazy.filter { $0.dtype.byteCount == size })
             entries.append(contentsOf: passthrough.lazy.filter { $0.dtype.byteCount == size })
         }
-        // z_t on a cache line where it can be (always for f32), so the kernel can stream whole
-        // lines; ε and z_0 follow on lines when a sample's bytes are a multiple of 64, as for
-        // 16-channel latents.
-        return try SafetensorsLayout(
-            entries: entries, metadata: metadata,
-            lineAlignedEntry: entries.firstIndex { $0.name == WireNames.noisedLatents })
+        return try SafetensorsLayout(entries: entries, metadata: metadata)
     }
 
     private init(source: Source, layout: SafetensorsLayout, metadata: [String: String]) {

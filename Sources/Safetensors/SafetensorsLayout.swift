@@ -1,6 +1,5 @@
 /// Plans a safetensors file without its data: the header bytes and where each tensor goes. Tensors
-/// are laid out back to back in entry order after a header padded so the data starts 8-aligned
-/// (and, when asked, so one entry starts on a cache line).
+/// are laid out back to back in entry order after a header padded so the data starts 8-aligned.
 public struct SafetensorsLayout: Sendable {
     public struct Entry: Sendable, Equatable {
         public let name: String
@@ -24,21 +23,10 @@ public struct SafetensorsLayout: Sendable {
     /// The entries' part of the JSON, which the metadata does not change.
     private let tensorJSON: [UInt8]
     private let relativeRanges: [Range<Int>]
-    private let lineAlignedEntry: Int?
 
-    /// The alignment `lineAlignedEntry` gets: a cache line, the unit of a streaming store.
-    public static let lineAlignment = 64
-
-    /// - Parameters:
-    ///   - metadata: written as `__metadata__` with keys sorted (omitted when empty), so equal
-    ///     inputs give identical bytes.
-    ///   - lineAlignedEntry: the index of an entry whose data should start at a multiple of
-    ///     `lineAlignment` bytes from the start of the file; the header takes up to 56 more spaces
-    ///     of padding for it. Only an entry whose offset in the data is a multiple of 8 can be
-    ///     placed so (the data itself stays 8-aligned); for another, the argument is ignored.
-    public init(entries: [Entry], metadata: [String: String], lineAlignedEntry: Int? = nil) throws(SafetensorsError) {
-        precondition(lineAlignedEntry.map { entries.indices.contains($0) } ?? true,
-                     "SafetensorsLayout: lineAlignedEntry \(lineAlignedEntry!) is not an entry index")
+    /// - Parameter metadata: written as `__metadata__` with keys sorted (omitted when empty), so
+    ///   equal inputs give identical bytes.
+    public init(entries: [Entry], metadata: [String: String]) throws(SafetensorsError) {
         var indexByName: [String: Int] = [:]
         indexByName.reserveCapacity(entries.count)
         var relativeRanges: [Range<Int>] = []
@@ -81,20 +69,17 @@ public struct SafetensorsLayout: Sendable {
             appendJSONInteger(range.upperBound, to: &json)
             appendASCII("]}", to: &json)
         }
-        try self.init(tensorJSON: json, relativeRanges: relativeRanges, indexByName: indexByName,
-                      lineAlignedEntry: lineAlignedEntry, metadata: metadata)
+        try self.init(tensorJSON: json, relativeRanges: relativeRanges, indexByName: indexByName, metadata: metadata)
     }
 
     /// The same entries under other metadata: only the header is written again, and the data
     /// ranges move with its length. Equal to a layout made from the entries and `metadata`.
     public func replacingMetadata(_ metadata: [String: String]) throws(SafetensorsError) -> SafetensorsLayout {
-        try SafetensorsLayout(tensorJSON: tensorJSON, relativeRanges: relativeRanges, indexByName: indexByName,
-                              lineAlignedEntry: lineAlignedEntry, metadata: metadata)
+        try SafetensorsLayout(tensorJSON: tensorJSON, relativeRanges: relativeRanges, indexByName: indexByName, metadata: metadata)
     }
 
     private init(
-        tensorJSON: [UInt8], relativeRanges: [Range<Int>], indexByName: [String: Int], lineAlignedEntry: Int?,
-        metadata: [String: String]
+        tensorJSON: [UInt8], relativeRanges: [Range<Int>], indexByName: [String: Int], metadata: [String: String]
     ) throws(SafetensorsError) {
         var json: [UInt8] = [UInt8(ascii: "{")]
         json.reserveCapacity(64 + tensorJSON.count + metadata.count * 48)
@@ -111,15 +96,8 @@ public struct SafetensorsLayout: Sendable {
         }
         json.append(contentsOf: tensorJSON)
         json.append(UInt8(ascii: "}"))
-        // Pad with spaces (valid trailing JSON whitespace) so 8 + header length is a multiple of 8,
-        // or so the line-aligned entry starts on a line (which keeps the data start 8-aligned).
-        var end = 8 + json.count
-        if let entry = lineAlignedEntry, relativeRanges[entry].lowerBound % 8 == 0 {
-            end += relativeRanges[entry].lowerBound
-            json.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (Self.lineAlignment - end % Self.lineAlignment) % Self.lineAlignment))
-        } else {
-            json.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - end % 8) % 8))
-        }
+        // Pad with spaces (valid trailing JSON whitespace) so 8 + header length is a multiple of 8.
+        json.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - json.count % 8) % 8))
 
         var header: [UInt8] = []
         header.reserveCapacity(8 + json.count)
@@ -135,7 +113,6 @@ public struct SafetensorsLayout: Sendable {
         self.indexByName = indexByName
         self.tensorJSON = tensorJSON
         self.relativeRanges = relativeRanges
-        self.lineAlignedEntry = lineAlignedEntry
     }
 
     /// Absolute offset of the data region.

@@ -1,8 +1,5 @@
 import XCTest
 import NoiseKernel
-#if arch(x86_64)
-import NoiseKernelAVX512
-#endif
 
 /// The 256-bit and 512-bit kernels are two implementations of one noise stream: every byte they
 /// write must agree, for every type pair, value, sigma and split of the batch.
@@ -92,60 +89,6 @@ final class ImplementationTests: XCTestCase {
             XCTAssertTrue(result.0 == results[0].0, "z_t bytes differ, \(name) vs avx2")
             XCTAssertTrue(result.1 == results[0].1, "eps bytes differ, \(name) vs avx2")
         }
-    }
-
-    /// f32 outputs on 64-byte lines are written with streaming stores by a part large enough
-    /// (`AVX512Kernel.streamingBytesPerPart`); the same outputs 4 bytes off the line take the
-    /// ordinary stores. Both write what the 256-bit kernel writes, for parts that start and end
-    /// inside blocks and samples, with and without z_0.
-    func testStreamingStoresWriteTheSameBytes() throws {
-        #if arch(x86_64)
-        guard NoiseKernel.Implementation.avx512.isAvailable else { throw XCTSkip("this CPU has no AVX-512") }
-        let streamedPart = AVX512Kernel.streamingBytesPerPart / 8
-        let samples = 3, elements = 16 * (streamedPart / 16 / 2 + 7)
-        let total = samples * elements
-        // The middle part streams when the outputs are on lines; the outer two are too small to.
-        let cuts = [0, 10_003, 10_003 + streamedPart + 4_321, total]
-        let ranges = zip(cuts, cuts.dropFirst()).map { $0..<$1 }
-        XCTAssertGreaterThanOrEqual(ranges[1].count * 8, AVX512Kernel.streamingBytesPerPart)
-        XCTAssertLessThan(ranges[2].count * 8, AVX512Kernel.streamingBytesPerPart)
-        let sigmas: [Float] = [0.3, 0, 1], ids: [UInt64] = [9, 1 << 40, 3]
-        func outputs(_ implementation: NoiseKernel.Implementation, shift: Int, withClean: Bool) -> [[UInt8]] {
-            let outputBytes = total * 4
-            let input = (0..<total).map { $0 % 1009 == 7 ? Float.nan : KernelTests.awkwardValue($0) }
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: 3 * (outputBytes + 64) + 64, alignment: 64)
-            defer { memory.deallocate() }
-            let zt = memory + shift, eps = zt + outputBytes + 64, clean = eps + outputBytes + 64
-            return input.withUnsafeBytes { inputRaw in
-                sigmas.withUnsafeBufferPointer { sigmas in
-                    ids.withUnsafeBufferPointer { ids in
-                        let batch = NoiseBatch(
-                            sampleCount: samples, elementsPerSample: elements, input: inputRaw.baseAddress!, inputType: .f32,
-                            zt: zt, eps: eps, clean: withClean ? clean : nil, outputType: .f32, sigmas: sigmas, noiseIDs: ids)
-                        let kernel = NoiseKernel(stream: NoiseStream(seed: 0x57EA), implementation: implementation)
-                        let nonFinite = ranges.map { kernel.run(batch, elements: $0) }
-                        XCTAssertEqual(nonFinite, [true, true, true], "\(implementation): NaN inputs reported per part")
-                        let written = [zt, eps] + (withClean ? [clean] : [])
-                        return written.map { Array(UnsafeRawBufferPointer(start: $0, count: outputBytes)) }
-                    }
-                }
-            }
-        }
-        for shift in [0, 4] {
-            for withClean in [false, true] {
-                let expected = outputs(.avx2, shift: shift, withClean: withClean)
-                for implementation in availableImplementations where implementation != .avx2 {
-                    let result = outputs(implementation, shift: shift, withClean: withClean)
-                    for (name, (got, want)) in zip(["z_t", "eps", "z_0"], zip(result, expected)) {
-                        let first = got.indices.first { got[$0] != want[$0] }
-                        XCTAssertNil(first, "\(name) differs from byte \(first ?? 0), \(implementation), outputs \(shift) bytes off a line, z_0 \(withClean)")
-                    }
-                }
-            }
-        }
-        #else
-        throw XCTSkip("x86_64 only")
-        #endif
     }
 
     /// Element 2^38 starts group 2^36, where the counter's high word first changes: the 512-bit

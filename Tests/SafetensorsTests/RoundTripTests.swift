@@ -95,35 +95,6 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
-    /// The line-aligned entry starts at a multiple of 64 from the file's start whatever the header
-    /// length, the data start stays 8-aligned, and a replaced header keeps it so; an entry at an
-    /// offset that is not a multiple of 8 cannot be placed so and gets the usual padding.
-    func testLineAlignedEntryStartsOnALine() throws {
-        for nameLength in 1...70 {
-            let entries = [
-                SafetensorsLayout.Entry(name: String(repeating: "a", count: nameLength), dtype: .F64, shape: [3]),
-                SafetensorsLayout.Entry(name: "b", dtype: .F32, shape: [5]),
-                SafetensorsLayout.Entry(name: "c", dtype: .U8, shape: [3]),
-            ]
-            let aligned = try SafetensorsLayout(entries: entries, metadata: ["m": "1"], lineAlignedEntry: 1)
-            let plain = try SafetensorsLayout(entries: entries, metadata: ["m": "1"])
-            for layout in [aligned, try aligned.replacingMetadata(["noised.seq": String(repeating: "9", count: nameLength)])] {
-                XCTAssertEqual(layout.ranges[1].lowerBound % SafetensorsLayout.lineAlignment, 0, "name length \(nameLength)")
-                XCTAssertEqual(layout.dataStart % 8, 0)
-                XCTAssertEqual(layout.ranges[1].lowerBound - layout.dataStart, 24)
-                let file = layout.header + [UInt8](repeating: 7, count: layout.byteCount - layout.header.count)
-                let parsed = try parseOK(file)
-                XCTAssertEqual(parsed.dataStart, layout.dataStart)
-                XCTAssertEqual(parsed.tensors.map { $0.dataRange.lowerBound + parsed.dataStart }, layout.ranges.map(\.lowerBound))
-            }
-            XCTAssertLessThan(aligned.dataStart - plain.dataStart, 64, "at most 56 more spaces")
-            XCTAssertGreaterThanOrEqual(aligned.dataStart, plain.dataStart)
-            // "c" starts 44 bytes into the data: not placeable, so the plain 8-byte padding.
-            let unplaceable = try SafetensorsLayout(entries: entries, metadata: ["m": "1"], lineAlignedEntry: 2)
-            XCTAssertEqual(unplaceable.header, plain.header, "name length \(nameLength)")
-        }
-    }
-
     func testLayoutRangesMatchTheReader() throws {
         let entries = [
             SafetensorsLayout.Entry(name: "a", dtype: .F64, shape: [3]),

@@ -13,12 +13,6 @@
 static inline __attribute__((always_inline)) __m256i noised_f16_round(__m512 x) {
     return _mm512_cvtps_ph(x, _MM_FROUND_CUR_DIRECTION);
 }
-
-/// sfence: orders the streaming (non-temporal) stores before it with every later store, so a
-/// thread that sees the kernel finish sees its output. (_mm_sfence is declared extern.)
-static inline __attribute__((always_inline)) void noised_store_fence(void) {
-    __builtin_ia32_sfence();
-}
 #endif
 
 #if defined(__x86_64__) && defined(__AVX512BF16__)
