@@ -101,8 +101,8 @@ final class BatchNoiserTests: XCTestCase {
         XCTAssertEqual(state.batches, 1)
     }
 
-    /// Batches large enough to be split into several parts (and, with 16-element samples, parts
-    /// that stream their f32 outputs) give the bytes of one worker.
+    /// Batches split into one part and into several parts per worker give the bytes of one
+    /// worker, with samples of whole and of partial 64-element blocks.
     func testWorkerCountDoesNotChangeBytes() throws {
         for elements in [70_001, 350_000, 350_001] {
             var outputs: [[UInt8]] = []
