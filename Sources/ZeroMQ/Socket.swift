@@ -1,7 +1,7 @@
 import CZeroMQ
 
 public enum ZMQSocketType: Sendable {
-    case push, pull, pub, sub, req, rep, pair
+    case push, pull, pub, sub, req, rep, pair, dealer, router
 
     var raw: Int32 {
         switch self {
@@ -12,6 +12,8 @@ public enum ZMQSocketType: Sendable {
         case .req: ZMQ_REQ
         case .rep: ZMQ_REP
         case .pair: ZMQ_PAIR
+        case .dealer: ZMQ_DEALER
+        case .router: ZMQ_ROUTER
         }
     }
 }
