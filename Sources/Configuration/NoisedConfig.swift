@@ -103,8 +103,11 @@ extension NoisedConfig {
     /// Each socket and listener needs its own address; a clash is reported at the later key.
     private static func checkAddresses(input: InputConfig, output: OutputConfig, feedback: FeedbackConfig,
                                        metrics: MetricsConfig, at codingPath: [any CodingKey]) throws {
-        var used = [UsedAddress(keyPath: "input.endpoint", endpoint: input.endpoint, bind: input.bind),
-                    UsedAddress(keyPath: "output.endpoint", endpoint: output.endpoint, bind: output.bind)]
+        var used = [UsedAddress(keyPath: "input.endpoint", endpoint: input.endpoint, bind: input.bind)]
+        if let endpoint = input.ackedEndpoint {
+            used.append(UsedAddress(keyPath: "input.acked_endpoint", endpoint: endpoint, bind: input.bind))
+        }
+        used.append(UsedAddress(keyPath: "output.endpoint", endpoint: output.endpoint, bind: output.bind))
         if let endpoint = feedback.endpoint {
             used.append(UsedAddress(keyPath: "feedback.endpoint", endpoint: endpoint, bind: feedback.bind))
         }

@@ -2,8 +2,12 @@ import NoisedProtocol
 
 /// The ZeroMQ socket that latent batches arrive on.
 public struct InputConfig: Sendable, Equatable {
+    /// The PULL socket plain PUSH producers send to.
     public var endpoint = "tcp://127.0.0.1:5555"
-    /// Bind (true) or connect (false) the PULL socket.
+    /// The ROUTER socket DEALER producers send to, each batch acknowledged (docs/protocol.md);
+    /// nil: none.
+    public var ackedEndpoint: String? = "tcp://127.0.0.1:5554"
+    /// Bind (true) or connect (false) both input sockets.
     public var bind = true
     /// The name of the latent tensor in each input message.
     public var tensor = "latents"
@@ -56,10 +60,12 @@ public enum LogLevel: String, Sendable, CaseIterable {
 extension InputConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
-            "endpoint", "bind", "tensor", "high_water_mark", "max_message_bytes", "reject_nonfinite",
+            "endpoint", "acked_endpoint", "bind", "tensor", "high_water_mark", "max_message_bytes", "reject_nonfinite",
         ])
         let defaults = InputConfig()
         endpoint = try keys.value("endpoint", default: defaults.endpoint, problem: endpointProblem)
+        ackedEndpoint = keys.contains(ConfigKey("acked_endpoint"))
+            ? try keys.optionalValue("acked_endpoint", problem: endpointProblem) : defaults.ackedEndpoint
         bind = try keys.value("bind", default: defaults.bind)
         tensor = try keys.value("tensor", default: defaults.tensor, problem: emptyString)
         highWaterMark = try keys.value("high_water_mark", default: defaults.highWaterMark,

@@ -27,7 +27,7 @@ final class BenchChild {
         workers: \(settings.workers)
         log_level: info
         state_dir: null
-        input: {endpoint: "\(settings.input)", bind: true, high_water_mark: \(settings.highWaterMark)}
+        input: {endpoint: "\(settings.input)", acked_endpoint: null, bind: true, high_water_mark: \(settings.highWaterMark)}
         output: {endpoint: "\(settings.output)", bind: true, high_water_mark: \(settings.highWaterMark)}
         shutdown: {drain_seconds: 1}
         metrics: {listen: "127.0.0.1:\(settings.metricsPort)"}

@@ -20,7 +20,7 @@ extension NoisedConfig {
     }
 
     /// Every ZeroMQ endpoint the daemon binds or connects.
-    var allEndpoints: [String] { [input.endpoint, output.endpoint] + (feedback.endpoint.map { [$0] } ?? []) }
+    var allEndpoints: [String] { [input.endpoint] + [input.ackedEndpoint, feedback.endpoint].compactMap(\.self) + [output.endpoint] }
 
     /// Dotted key paths (as in the YAML file) whose values differ, leaves first found per section.
     func changedKeys(to new: NoisedConfig) -> [String] {
@@ -48,19 +48,5 @@ extension NoisedConfig {
             if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
         }
         return out
-    }
-
-    /// The settings that shape the sockets: a change re-makes them.
-    var sockets: SocketSettings {
-        SocketSettings(
-            input: [input.endpoint, "\(input.bind)", "\(input.highWaterMark)"],
-            output: [output.endpoint, "\(output.bind)", "\(output.highWaterMark)"],
-            feedback: [feedback.endpoint ?? "", "\(feedback.bind)", "\(feedback.pattern)"])
-    }
-
-    struct SocketSettings: Equatable {
-        let input: [String]
-        let output: [String]
-        let feedback: [String]
     }
 }

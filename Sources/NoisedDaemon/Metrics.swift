@@ -19,6 +19,8 @@ public final class NoisedMetrics: Sendable {
     public let inputDisconnects: CoreMetrics.Counter
     public let reloads: CoreMetrics.Counter
     public let reloadFailures: CoreMetrics.Counter
+    /// Writes of the state file (reservations and saves) that failed.
+    public let stateWriteFailures: CoreMetrics.Counter
     /// The curriculum step of the last batch.
     public let step: Meter
     /// Output messages handed to ZeroMQ whose buffers have not come back yet.
@@ -47,6 +49,7 @@ public final class NoisedMetrics: Sendable {
     private let rejectCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let binWeightGauges = Mutex<[Int: Meter]>([:])
     private let queueGauges = Mutex<[String: Meter]>([:])
+    private let ackCounters = Mutex<[String: CoreMetrics.Counter]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -72,6 +75,7 @@ public final class NoisedMetrics: Sendable {
         inputDisconnects = counter("input_disconnects", "Producer connections closed, including by ZeroMQ for a frame over input.max_message_bytes.")
         reloads = counter("reloads", "Configuration reloads applied (SIGHUP).")
         reloadFailures = counter("reload_failures", "Configuration reloads refused; the running configuration was kept.")
+        stateWriteFailures = counter("state_write_failures", "Writes of state_dir/state.json that failed; while noise ids cannot be reserved no batch is taken.")
         let stepDescriptor = Self.descriptor("step", unit: "", "Curriculum step of the last batch.")
         step = Meter(label: stepDescriptor.name, dimensions: [], handler: registry.makeGauge(descriptor: stepDescriptor), factory: factory)
         let queueLabels = [("queue", "pending_output")]
@@ -101,6 +105,20 @@ public final class NoisedMetrics: Sendable {
             let handler = registry.makeCounter(descriptor: Self.rejectsDescriptor, labels: labels)
             let counter = CoreMetrics.Counter(label: Self.rejectsDescriptor.name, dimensions: labels, handler: handler, factory: factory)
             counters[reason] = counter
+            return counter
+        }
+    }
+
+    /// Replies on the acknowledged input, by status (ok, rejected, unsent; dropped: a reply the
+    /// producer was not there to take).
+    public func acknowledgements(status: String) -> CoreMetrics.Counter {
+        ackCounters.withLock { counters in
+            if let counter = counters[status] { return counter }
+            let descriptor = Self.descriptor("acknowledgements", unit: "total", "Replies to acknowledged-input batches, by status.")
+            let labels = [("status", status)]
+            let counter = CoreMetrics.Counter(label: descriptor.name, dimensions: labels,
+                                              handler: registry.makeCounter(descriptor: descriptor, labels: labels), factory: factory)
+            counters[status] = counter
             return counter
         }
     }

@@ -17,6 +17,8 @@ public enum RejectReason: String, Sendable, CaseIterable {
     case messageTooLarge = "message_too_large"
     /// Detected by the noising kernel (a NaN or infinity in the latents).
     case nonfinite
+    /// An acknowledged-input request that is not `[8-byte ticket, batch]`.
+    case badEnvelope = "bad_envelope"
 
     /// The protocol-level reason for a safetensors format error.
     public init(_ kind: SafetensorsError.Kind) {

@@ -1,7 +1,8 @@
 /// The subset of JSON a safetensors header uses: objects (keys kept in order), arrays, strings and
 /// non-negative integers. Everything else (negative or fractional numbers, true/false/null) is
-/// refused so a malformed header never reaches the tensor checks.
-enum HeaderJSON {
+/// refused so a malformed header never reaches the tensor checks. The acknowledged input's replies
+/// (NoisedProtocol's `AckReply`) use the same subset.
+package enum HeaderJSON {
     /// Keys and values in document order (parallel arrays).
     case object(keys: [String], values: [HeaderJSON])
     case array([HeaderJSON])
@@ -18,8 +19,8 @@ enum HeaderJSON {
     }
 }
 
-struct HeaderJSONError: Error {
-    let message: String
+package struct HeaderJSONError: Error {
+    package let message: String
     /// Set when the error is a repeated key, with the nesting depth of its object (1 = top level).
     let duplicateKey: (key: String, depth: Int)?
 
@@ -31,7 +32,7 @@ struct HeaderJSONError: Error {
 
 /// A strict recursive-descent parser over the header bytes. Depth is bounded so hostile input
 /// cannot exhaust the stack.
-struct HeaderJSONParser {
+package struct HeaderJSONParser {
     static let maxDepth = 16
 
     private let bytes: UnsafeRawBufferPointer
@@ -41,7 +42,7 @@ struct HeaderJSONParser {
     private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     /// Parses one JSON value filling `bytes` apart from surrounding whitespace.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(HeaderJSONError) -> HeaderJSON {
+    package static func parse(_ bytes: UnsafeRawBufferPointer) throws(HeaderJSONError) -> HeaderJSON {
         var parser = HeaderJSONParser(bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue()
@@ -287,7 +288,7 @@ struct HeaderJSONParser {
 }
 
 /// Appends `string` as a JSON string literal (quotes included). Non-ASCII stays raw UTF-8.
-func appendJSONString(_ string: String, to out: inout [UInt8]) {
+package func appendJSONString(_ string: String, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "\""))
     // Header strings are short and rarely need escaping: one pass over contiguous UTF-8 decides.
     var contiguous = string

@@ -170,6 +170,23 @@ public final class ZMQSocket: @unchecked Sendable {
         return parts
     }
 
+    /// Receives one multipart message in place: its first `maxFrames` frames, and how many frames
+    /// followed them (received and dropped). Nil when nothing is queued (`dontWait`) or the
+    /// receive timeout expires.
+    public func receiveFrames(maxFrames: Int, dontWait: Bool = false) throws(ZMQError) -> (frames: [ZMQMessage], dropped: Int)? {
+        precondition(maxFrames >= 1, "a message has at least one frame")
+        guard let first = try receive(dontWait: dontWait) else { return nil }
+        var frames = [first]
+        var dropped = 0
+        var last = first
+        // The remaining frames of a message arrive together with its first one.
+        while last.hasMore, let next = try receive() {
+            if frames.count < maxFrames { frames.append(next) } else { dropped += 1 }
+            last = next
+        }
+        return (frames, dropped)
+    }
+
     /// Blocks until the socket is readable or `milliseconds` pass; true when a receive will not block.
     public func waitReadable(milliseconds: Int) throws(ZMQError) -> Bool {
         var item = zmq_pollitem_t(socket: try open, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)

@@ -20,6 +20,7 @@ final class DefaultsTests: XCTestCase {
         XCTAssertEqual(config.logLevel, .info)
         XCTAssertEqual(config.stateDir, "/var/lib/noised")
         XCTAssertEqual(config.input.endpoint, "tcp://127.0.0.1:5555")
+        XCTAssertEqual(config.input.ackedEndpoint, "tcp://127.0.0.1:5554")
         XCTAssertTrue(config.input.bind)
         XCTAssertEqual(config.input.tensor, "latents")
         XCTAssertEqual(config.input.highWaterMark, 16)

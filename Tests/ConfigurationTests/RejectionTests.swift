@@ -40,6 +40,9 @@ final class RejectionTests: XCTestCase {
         assertRejected("output: {endpoint: 'tcp://127.0.0.1:5555'}", "output.endpoint", "same address as input.endpoint")
         assertRejected("input: {endpoint: 'ipc:///tmp/x'}\noutput: {endpoint: 'ipc:///tmp/x', bind: false}",
                        "output.endpoint", "same address")
+        assertRejected("output: {endpoint: 'tcp://127.0.0.1:5554'}", "output.endpoint", "same address as input.acked_endpoint")
+        assertRejected("input: {acked_endpoint: 'tcp://127.0.0.1:5555'}", "input.acked_endpoint", "same address as input.endpoint")
+        assertRejected("input: {acked_endpoint: 'udp://x:1'}", "input.acked_endpoint", "must start with tcp://")
         assertRejected("input: {endpoint: 'tcp://*:6000'}\noutput: {endpoint: 'tcp://127.0.0.1:6000'}",
                        "output.endpoint", "binds port 6000, which input.endpoint (tcp://*:6000) also binds")
     }
@@ -80,7 +83,7 @@ final class RejectionTests: XCTestCase {
 
     func testUnknownKeysAtEveryLevel() {
         assertRejected("seeds: 1", "seeds", "unknown key")
-        assertRejected("input: {hwm: 4}", "input.hwm", "unknown key (expected one of: endpoint, bind, tensor,")
+        assertRejected("input: {hwm: 4}", "input.hwm", "unknown key (expected one of: endpoint, acked_endpoint, bind, tensor,")
         assertRejected("output: {tensor: x}", "output.tensor", "unknown key")
         assertRejected("steps: {per_step: 2}", "steps.per_step", "unknown key")
         assertRejected("shutdown: {timeout: 2}", "shutdown.timeout", "unknown key")

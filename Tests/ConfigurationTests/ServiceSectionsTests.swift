@@ -43,6 +43,8 @@ final class ServiceSectionsTests: XCTestCase {
     func testNullsTurnThingsOff() throws {
         XCTAssertNil(try NoisedConfig.parse(yaml: "metrics: {listen: null}").metrics.listen)
         XCTAssertNil(try NoisedConfig.parse(yaml: "feedback: {endpoint: null}").feedback.endpoint)
+        XCTAssertNil(try NoisedConfig.parse(yaml: "input: {acked_endpoint: null}").input.ackedEndpoint)
+        XCTAssertEqual(try NoisedConfig.parse(yaml: "input: {acked_endpoint: 'ipc:///run/a'}").input.ackedEndpoint, "ipc:///run/a")
         XCTAssertNil(try NoisedConfig.parse(yaml: "security: {curve: null}").security.curve)
         XCTAssertEqual(try NoisedConfig.parse(yaml: "metrics:\nfeedback:\nsecurity:\n"), NoisedConfig())
         XCTAssertEqual(try NoisedConfig.parse(yaml: "metrics: {listen: '[::1]:9464'}").metrics.listen, "[::1]:9464")

@@ -79,6 +79,32 @@ final class StateStoreTests: XCTestCase {
         }
     }
 
+    func testABadCounterIsNamedByItsKey() throws {
+        let store = StateStore(directory: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (json, fragment) in [
+            (#"{"version": 1, "batches": -1, "samples": 2, "seq": 3}"#, "batches"),
+            (#"{"version": 1, "batches": 1, "samples": "2", "seq": 3}"#, "samples: expected an integer in 0...18446744073709551615"),
+            (#"{"version": 1, "batches": 1, "samples": 2}"#, "missing key seq"),
+            (#"{"version": 1, "batches": 1, "samples": 2, "seq": 3, "reserved": {"samples": 1, "seq": -4}}"#, "reserved.seq"),
+            ("{\"version\": 1,", "not JSON"),
+        ] {
+            try Data(json.utf8).write(to: URL(fileURLWithPath: store.path))
+            XCTAssertThrowsError(try store.load()) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error) lacks \(fragment)")
+            }
+        }
+    }
+
+    func testTheReservationRoundTrips() throws {
+        let store = StateStore(directory: directory)
+        var state = DaemonState()
+        state.reserved = Reservation(samples: 1 << 20, seq: 77)
+        try store.save(state)
+        XCTAssertEqual(try store.load(), state)
+        XCTAssertTrue(try String(contentsOfFile: store.path, encoding: .utf8).contains(#""reserved":{"samples":1048576,"seq":77}"#))
+    }
+
     func testUnknownVersionIsRejected() throws {
         let store = StateStore(directory: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -37,6 +37,26 @@ final class SocketTests: XCTestCase {
         push.close(); pull.close()
     }
 
+    func testRouterReceivesFramesInPlaceAndRepliesToItsDealer() throws {
+        let context = try ZMQContext()
+        let router = try ZMQSocket(context, type: .router)
+        try router.bind(endpoint("router"))
+        try router.setTimeouts(receive: 5000)
+        let dealer = try ZMQSocket(context, type: .dealer)
+        try dealer.setTimeouts(receive: 5000)
+        try dealer.connect(endpoint("router"))
+        XCTAssertTrue(try dealer.send(parts: [[1, 2], [3], [4], [5, 6]]))
+        let (frames, dropped) = try XCTUnwrap(try router.receiveFrames(maxFrames: 3))
+        // The identity the ROUTER prefixed, then the first two frames the DEALER sent.
+        XCTAssertEqual(frames.count, 3)
+        XCTAssertEqual(frames[1...].map { Array($0.bytes) }, [[1, 2], [3]])
+        XCTAssertEqual(dropped, 2, "the frames beyond maxFrames are received and counted")
+        XCTAssertTrue(try router.send(parts: [Array(frames[0].bytes), [7, 7]]))
+        XCTAssertEqual(try XCTUnwrap(try dealer.receiveMultipart()), [[7, 7]])
+        XCTAssertNil(try router.receiveFrames(maxFrames: 3, dontWait: true))
+        dealer.close(); router.close()
+    }
+
     func testZeroCopySendReleasesBufferOnceAfterDelivery() throws {
         let context = try ZMQContext()
         let (push, pull) = try pair(context)

@@ -212,7 +212,8 @@ def daemon_config(directory: Path, args) -> dict:
         "seed": args.seed,
         "workers": 1,
         "state_dir": str(directory / "state"),
-        "input": {"endpoint": f"ipc://{directory}/in.sock", "bind": True, "tensor": "latents"},
+        "input": {"endpoint": f"ipc://{directory}/in.sock", "acked_endpoint": f"ipc://{directory}/acked.sock",
+                  "bind": True, "tensor": "latents"},
         "output": {"endpoint": f"ipc://{directory}/out.sock", "bind": True, "high_water_mark": 2,
                    "include_clean": True},
         # A publishing trainer binds and the daemon subscribes; a pushing one connects to a pulling daemon.

@@ -73,6 +73,7 @@ def default_config(workdir: Path, sockets: Path) -> dict:
         "state_dir": None,
         "input": {
             "endpoint": f"ipc://{sockets}/in.sock",
+            "acked_endpoint": f"ipc://{sockets}/acked.sock",
             "bind": True,
             "tensor": "latents",
             "high_water_mark": 16,
@@ -199,6 +200,19 @@ class Daemon:
 
     def send_signal(self, sig: int) -> None:
         self._process.send_signal(sig)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def wait_exit(self, timeout_s: float) -> int:
+        """Wait (bounded) for the process to end, e.g. after SIGKILL; its return code."""
+        try:
+            code = self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"noised did not exit within {timeout_s} s")
+        self._reader.join(timeout=5)
+        return code
 
     def stop(self, sig: int = signal.SIGTERM) -> StopResult:
         """Signal the daemon, wait (bounded) for it to drain and exit, and return how it ended."""
