@@ -149,6 +149,9 @@ final class Pipeline: @unchecked Sendable {
         defer {
             noiser.shutdown()
             authenticator?.stop()
+            sockets.close(lingerMilliseconds: 0)  // already closed, with linger, unless run threw
+            // Returns once the output's linger (the rest of the drain bound) is over.
+            context.terminate()
         }
         logger.info("ready", metadata: [
             "input": "\(config.input.endpoint)", "acked_input": "\(config.input.ackedEndpoint ?? "none")",

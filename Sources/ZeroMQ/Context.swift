@@ -1,11 +1,14 @@
 import CZeroMQ
+import Synchronization
 
 /// A libzmq context: the I/O threads that move bytes for every socket made from it.
 ///
 /// Create one per process. Terminating it (on deinit) waits for sockets to be closed and for
 /// their lingering outgoing messages to be delivered or dropped, as each socket's linger says.
+// @unchecked: libzmq contexts are thread-safe; `terminated` is atomic.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let terminated = Atomic<Bool>(false)
 
     public init(ioThreads: Int32 = 1) throws(ZMQError) {
         guard let handle = zmq_ctx_new() else { throw ZMQError("zmq_ctx_new") }
@@ -13,7 +16,13 @@ public final class ZMQContext: @unchecked Sendable {
         try check(zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads), "zmq_ctx_set(ZMQ_IO_THREADS)")
     }
 
-    deinit {
+    deinit { terminate() }
+
+    /// Waits until every socket made from this context is closed and their lingering outgoing
+    /// messages are delivered or dropped, as each socket's linger says; then frees the context.
+    /// Idempotent. Close every socket first: termination waits for them.
+    public func terminate() {
+        guard !terminated.exchange(true, ordering: .acquiringAndReleasing) else { return }
         // Retries on EINTR: a signal landing during term must not leak the context.
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }

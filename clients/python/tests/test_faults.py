@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 import signal
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,8 @@ import zmq
 from noised_client import Consumer, Producer, encode
 from tests import messages
 from tests.exchange import SEND_TIMEOUT_MS, Session, assert_nothing_more, receive
+from tests.harness import default_config, merge, socket_dir, write_config
+from tests.test_operations import scrape
 
 
 class Collector:
@@ -221,3 +225,97 @@ def test_a_flood_of_malformed_frames_beside_a_good_producer_costs_it_nothing(dae
     assert stopped.count("sent") == good_count
     garbage_received = stopped.count("received") - good_count
     assert garbage_received > 0 and stopped.count("rejected") == garbage_received, stopped.summary
+
+
+def run_to_failure(noised_bin, config_path: Path, timeout_s: float = 20.0) -> subprocess.CompletedProcess:
+    """`noised run` that is expected to fail at start: it must exit non-zero, within the bound."""
+    result = subprocess.run([str(noised_bin), "run", "--config", str(config_path)], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=timeout_s)
+    assert result.returncode != 0, result.stderr
+    return result
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_state_directory_that_cannot_be_written_stops_the_start_naming_it(noised_bin, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    config = merge(default_config(tmp_path, socket_dir(tmp_path)), {"state_dir": str(blocker / "state")})
+    result = run_to_failure(noised_bin, write_config(tmp_path / "noised.yaml", config))
+    assert f"{blocker}/state" in result.stderr and "state_dir cannot be written" in result.stderr, result.stderr
+
+
+def test_a_state_directory_that_fails_later_pauses_intake_without_repeating_an_id(daemon, tmp_path):
+    state = tmp_path / "state"
+    # Batches of 4096 samples use up a reservation in 16 batches.
+    noised = daemon({"state_dir": str(state), "metrics": {"listen": "127.0.0.1:0"}})
+    ready = noised.wait_for_log(lambda f: f.get("msg") == "ready", 5, "ready")
+    port = int(ready["metrics"].rsplit(":", 1)[1])
+    big = lambda i: messages.good_batch(i, batch=4096, shape=(1,))  # noqa: E731
+    with Session(noised) as session:
+        first = session.exchange([big(i) for i in range(8)])
+        moved = tmp_path / "state.moved"
+        state.rename(moved)
+        state.write_text("")  # now a file: the next reservation cannot be written
+        for i in range(8, 40):
+            session.send(big(i))
+        noised.wait_for_log(lambda f: f.get("msg") == "cannot write state", 20, "the failed reservation")
+        status, body = scrape(port, "/healthz")
+        assert status == 503 and "cannot be written" in body, (status, body)
+        held = receive(session.consumer, 8)  # what the first reservation still covered
+        assert_nothing_more(session.consumer, wait_ms=500)
+        state.unlink()
+        moved.rename(state)
+        rest = receive(session.consumer, 24)
+        assert scrape(port, "/healthz")[0] == 200
+    ids = np.concatenate([b["noise_id"] for b in first + held + rest])
+    assert len(np.unique(ids)) == len(ids) == 40 * 4096
+    assert noised.stop().returncode == 0
+
+
+def test_a_taken_address_is_named_with_its_key(daemon, noised_bin, tmp_path):
+    port = free_tcp_port()
+    daemon({"input": {"endpoint": f"tcp://127.0.0.1:{port}"}})
+    second = merge(default_config(tmp_path / "b", socket_dir(tmp_path / "b")), {"input": {"endpoint": f"tcp://127.0.0.1:{port}"}})
+    (tmp_path / "b").mkdir()
+    result = run_to_failure(noised_bin, write_config(tmp_path / "b" / "noised.yaml", second))
+    assert f"input.endpoint tcp://127.0.0.1:{port}: cannot bind: Address already in use" in result.stderr, result.stderr
+
+
+def test_a_reload_to_a_taken_address_names_it_and_keeps_serving(daemon):
+    port = free_tcp_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        noised = daemon()
+        running = noised.output_endpoint
+        noised.rewrite_config({"output": {"endpoint": f"tcp://127.0.0.1:{port}"}})
+        noised.send_signal(signal.SIGHUP)
+        failed = noised.wait_for_log(lambda f: f.get("msg", "").startswith("reload failed"), 10, "reload failed")
+    assert f"output.endpoint tcp://127.0.0.1:{port}: cannot bind" in failed["error"], failed
+    noised.rewrite_config({"output": {"endpoint": running}})  # what the daemon still serves on
+    with Session(noised) as session:
+        session.exchange([messages.good_batch(0)])
+    assert noised.stop().returncode == 0
+
+
+def test_sigterm_with_a_trainer_that_stopped_reading_ends_within_the_drain_bound(daemon):
+    drain = 2.0
+    noised = daemon({"shutdown": {"drain_seconds": drain}, "output": {"high_water_mark": 1}})
+    frame = encode({"latents": np.zeros((4, 1 << 18), np.float32)})  # 4 MiB: more than the socket buffers hold
+    with Consumer(noised.output_endpoint, hwm=1) as stalled, Producer(noised.input_endpoint, acknowledged=False) as producer:
+        for _ in range(6):
+            producer.send_bytes(frame, timeout_ms=SEND_TIMEOUT_MS)
+        # The trainer never reads: outputs fill its queue and the daemon's, and one batch is held.
+        noised.wait_for_log(lambda f: f.get("msg") == "ready", 5, "ready")
+        time.sleep(0.5)
+        started = time.monotonic()
+        stopped = noised.stop()
+        elapsed = time.monotonic() - started
+    assert stopped.returncode == 0 and stopped.count("undelivered") >= 1, stopped.summary
+    # One bound for everything: the held batch's wait, the drain and the output's linger share it.
+    assert elapsed < 1.5 * drain, f"stopped {elapsed:.1f} s after SIGTERM with drain_seconds {drain}"
