@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zmq
 
 from noised_client import ClientKeys, Consumer, Producer
 from tests import messages
@@ -264,6 +265,45 @@ def test_curve_lets_in_authorized_clients_only(daemon, noised_bin, tmp_path):
     stopped = noised.stop()
     assert stopped.returncode == 0
     assert any(f.get("msg") == "refused a client" for f in noised.log_records())
+
+
+def test_refused_handshakes_are_logged_at_most_once_a_second(daemon, noised_bin, tmp_path):
+    keys, authorized = tmp_path / "keys", tmp_path / "authorized"
+    keys.mkdir()
+    authorized.mkdir()
+    for name in ("server", "stranger"):
+        assert run_cli(noised_bin, "keygen", name, "--dir", str(keys)).returncode == 0
+    noised = daemon({"metrics": {"listen": "127.0.0.1:0"},
+                     "security": {"curve": {"secret_key_file": str(keys / "server.key"),
+                                            "authorized_keys_dir": str(authorized)}}})
+    port = int(noised.wait_for_log(lambda f: f.get("msg") == "ready", 5, "ready")["metrics"].rsplit(":", 1)[1])
+    stranger = ClientKeys.load(keys / "stranger")
+    attempts = 40
+    started = time.monotonic()
+    strangers = []
+    try:
+        for _ in range(attempts):  # one handshake each: libzmq does not retry a refused one
+            socket = zmq.Context.instance().socket(zmq.PUSH)
+            socket.linger = 0
+            socket.curve_serverkey = (keys / "server.pub").read_text().strip().encode()
+            socket.curve_publickey, socket.curve_secretkey = stranger.public_key.encode(), stranger.secret_key.encode()
+            socket.connect(noised.input_endpoint)
+            strangers.append(socket)
+        deadline = time.monotonic() + 20
+        while True:
+            refused = parse_prometheus(scrape(port)[1]).get('noised_rejected_batches_total{reason="unauthorized"}', 0)
+            if refused >= attempts:
+                break
+            assert time.monotonic() < deadline, f"only {refused} of {attempts} refusals within 20 s"
+            time.sleep(0.05)
+    finally:
+        for socket in strangers:
+            socket.close()
+    elapsed = time.monotonic() - started
+    lines = [f for f in noised.log_records() if f.get("msg") == "refused a client"]
+    assert 1 <= len(lines) <= elapsed + 1, f"{len(lines)} log lines for {refused:.0f} refusals in {elapsed:.1f} s"
+    assert "stranger" not in lines[0]["detail"] and "not authorized" in lines[0]["detail"], lines[0]
+    assert noised.stop().returncode == 0
 
 
 def test_the_unit_passes_verify_and_the_security_score(noised_bin):
