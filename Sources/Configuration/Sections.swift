@@ -15,8 +15,13 @@ public struct InputConfig: Sendable, Equatable {
     public var highWaterMark = 16
     /// Larger messages are rejected (reason `message_too_large`).
     public var maxMessageBytes = 1 << 30
+    /// Batches of more samples are rejected (reason `batch_too_large`); bounds per-sample work.
+    public var maxBatch = 4096
     /// Drop batches whose latents hold NaN or infinity.
     public var rejectNonfinite = true
+
+    /// The largest `max_batch` accepted.
+    public static let maxBatchLimit = 1 << 20
 
     public init() {}
 }
@@ -60,7 +65,8 @@ public enum LogLevel: String, Sendable, CaseIterable {
 extension InputConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
-            "endpoint", "acked_endpoint", "bind", "tensor", "high_water_mark", "max_message_bytes", "reject_nonfinite",
+            "endpoint", "acked_endpoint", "bind", "tensor", "high_water_mark", "max_message_bytes", "max_batch",
+            "reject_nonfinite",
         ])
         let defaults = InputConfig()
         endpoint = try keys.value("endpoint", default: defaults.endpoint, problem: endpointProblem)
@@ -72,6 +78,7 @@ extension InputConfig: Decodable {
                                        problem: outside(1...Int(Int32.max)))
         maxMessageBytes = try keys.value("max_message_bytes", default: defaults.maxMessageBytes,
                                          problem: below(1024))
+        maxBatch = try keys.value("max_batch", default: defaults.maxBatch, problem: outside(1...InputConfig.maxBatchLimit))
         rejectNonfinite = try keys.value("reject_nonfinite", default: defaults.rejectNonfinite)
     }
 }

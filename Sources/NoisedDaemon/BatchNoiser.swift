@@ -9,6 +9,7 @@ import Schedule
 public struct NoisingSettings: Sendable {
     public var latentTensor: String
     public var maxMessageBytes: Int
+    public var maxBatch: Int
     public var rejectNonfinite: Bool
     public var outputDType: OutputDType
     public var includeClean: Bool
@@ -22,6 +23,7 @@ public struct NoisingSettings: Sendable {
     public init(_ config: NoisedConfig) {
         latentTensor = config.input.tensor
         maxMessageBytes = config.input.maxMessageBytes
+        maxBatch = config.input.maxBatch
         rejectNonfinite = config.input.rejectNonfinite
         outputDType = config.output.dtype
         includeClean = config.output.includeClean
@@ -92,7 +94,8 @@ public final class BatchNoiser: @unchecked Sendable {
             throw ProtocolError(.messageTooLarge,
                                 "message of \(message.count) bytes exceeds input.max_message_bytes \(settings.maxMessageBytes)")
         }
-        let input = try InputBatch(message: message, latentTensor: settings.latentTensor, headers: &headers)
+        let input = try InputBatch(message: message, latentTensor: settings.latentTensor, maxBatch: settings.maxBatch,
+                                   headers: &headers)
         let outputLatentType = settings.outputDType.resolved(for: input.latentType)
         let inputType = ElementType(input.latentType), outputType = ElementType(outputLatentType)
         let step = settings.step(for: state)
@@ -107,8 +110,14 @@ public final class BatchNoiser: @unchecked Sendable {
         lastPlan = plan
 
         let samples = input.sampleCount
+        if input.noiseIDs == nil, state.samples > WireNames.defaultIDsPerInstance - UInt64(samples) {
+            throw ProtocolError(
+                .idsExhausted,
+                "instance \(settings.instance) has handed out \(state.samples) of its 2^48 default noise ids; "
+                    + "\(samples) more would repeat ids: set another `instance`, or send `noise_id`")
+        }
         let noiseIDs: [UInt64] = input.noiseIDs ?? (0..<samples).map {
-            (UInt64(settings.instance) << 48) | ((state.samples &+ UInt64($0)) & 0xFFFF_FFFF_FFFF)
+            (UInt64(settings.instance) << 48) | (state.samples + UInt64($0))
         }
         let draw = SigmaDraw(settings: settings, state: state, step: step, latentShape: input.latents.shape)
         let (sigmas, weights) = draw.sigmas(noiseIDs.map { stream.sigmaUniforms(noiseID: $0) })

@@ -95,8 +95,3 @@ package final class IDLedger: @unchecked Sendable {
         failureLog.record(reason: "state_write", detail: problem, logger: logger)
     }
 }
-
-// TEMPORARY until input.max_batch lands from the hardening branch.
-extension NoisingSettings {
-    var maxBatch: Int { 4096 }
-}

@@ -21,16 +21,18 @@ public struct InputBatch {
 
     /// - Parameters:
     ///   - latentTensor: the config's `input.tensor`.
+    ///   - maxBatch: the most samples accepted (`input.max_batch`).
     ///   - maxHeaderBytes: the longest safetensors header accepted.
-    public init(message: UnsafeRawBufferPointer, latentTensor: String, maxHeaderBytes: Int = 1 << 20) throws(ProtocolError) {
+    public init(message: UnsafeRawBufferPointer, latentTensor: String, maxBatch: Int, maxHeaderBytes: Int = 1 << 20) throws(ProtocolError) {
         var headers = SafetensorsHeaderCache()
-        try self.init(message: message, latentTensor: latentTensor, maxHeaderBytes: maxHeaderBytes, headers: &headers)
+        try self.init(message: message, latentTensor: latentTensor, maxBatch: maxBatch, maxHeaderBytes: maxHeaderBytes,
+                      headers: &headers)
     }
 
     /// The same, parsing the header through `headers`, which a stream of batches of one shape
     /// makes a comparison of bytes.
     public init(
-        message: UnsafeRawBufferPointer, latentTensor: String, maxHeaderBytes: Int = 1 << 20,
+        message: UnsafeRawBufferPointer, latentTensor: String, maxBatch: Int, maxHeaderBytes: Int = 1 << 20,
         headers: inout SafetensorsHeaderCache
     ) throws(ProtocolError) {
         let reader: SafetensorsReader
@@ -57,6 +59,16 @@ public struct InputBatch {
         guard sampleCount >= 1 else {
             throw ProtocolError(.emptyBatch, "latents \"\(latentTensor)\" have shape \(latents.shape): batch size 0")
         }
+        // Checked before any per-sample allocation: zero-byte latents can claim any B.
+        guard sampleCount <= maxBatch else {
+            throw ProtocolError(
+                .batchTooLarge,
+                "latents \"\(latentTensor)\" have shape \(latents.shape): \(sampleCount) samples, over input.max_batch \(maxBatch)")
+        }
+        let elementsPerSample = latents.shape.dropFirst().reduce(1, *)
+        guard elementsPerSample >= 1 else {
+            throw ProtocolError(.emptyBatch, "latents \"\(latentTensor)\" have shape \(latents.shape): no elements per sample")
+        }
 
         var noiseIDs: [UInt64]?
         if let noiseIDTensor = reader.tensor(named: WireNames.noiseID) {
@@ -67,7 +79,7 @@ public struct InputBatch {
         self.latents = latents
         self.latentType = latentType
         self.sampleCount = sampleCount
-        self.elementsPerSample = latents.shape.dropFirst().reduce(1, *)
+        self.elementsPerSample = elementsPerSample
         self.noiseIDs = noiseIDs
         self.passthrough = reader.tensors.filter { $0.name != latentTensor && $0.name != WireNames.noiseID }
     }

@@ -18,6 +18,9 @@ public enum WireNames {
     public static let seqKey = "noised.seq"
     public static let seedKey = "noised.seed"
     public static let protocolKey = "noised.protocol"
+
+    /// Default noise ids are `(instance << 48) | n`: each instance has this many before they would repeat.
+    public static let defaultIDsPerInstance: UInt64 = 1 << 48
 }
 
 /// The float types latents (and the noised output) may have.

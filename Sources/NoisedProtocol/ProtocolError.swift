@@ -11,6 +11,8 @@ public enum RejectReason: String, Sendable, CaseIterable {
     case missingLatents = "missing_latents"
     case badLatentDType = "bad_latent_dtype"
     case emptyBatch = "empty_batch"
+    /// More samples than `input.max_batch`: the per-sample work is bounded by it.
+    case batchTooLarge = "batch_too_large"
     case badNoiseID = "bad_noise_id"
     case reservedName = "reserved_name"
     /// Detected by the daemon before parsing (frame larger than `input.max_message_bytes`).
@@ -19,6 +21,8 @@ public enum RejectReason: String, Sendable, CaseIterable {
     case nonfinite
     /// An acknowledged-input request that is not `[8-byte ticket, batch]`.
     case badEnvelope = "bad_envelope"
+    /// Detected by the daemon: default noise ids for the batch would pass 2^48 and repeat.
+    case idsExhausted = "ids_exhausted"
 
     /// The protocol-level reason for a safetensors format error.
     public init(_ kind: SafetensorsError.Kind) {

@@ -25,6 +25,7 @@ final class DefaultsTests: XCTestCase {
         XCTAssertEqual(config.input.tensor, "latents")
         XCTAssertEqual(config.input.highWaterMark, 16)
         XCTAssertEqual(config.input.maxMessageBytes, 1_073_741_824)
+        XCTAssertEqual(config.input.maxBatch, 4096)
         XCTAssertTrue(config.input.rejectNonfinite)
         XCTAssertEqual(config.output.endpoint, "tcp://127.0.0.1:5556")
         XCTAssertTrue(config.output.bind)

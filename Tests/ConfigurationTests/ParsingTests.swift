@@ -17,6 +17,7 @@ final class ParsingTests: XCTestCase {
               tensor: z
               high_water_mark: 4
               max_message_bytes: 2048
+              max_batch: 64
               reject_nonfinite: false
             output:
               endpoint: inproc://out
@@ -48,6 +49,7 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(config.input.tensor, "z")
         XCTAssertEqual(config.input.highWaterMark, 4)
         XCTAssertEqual(config.input.maxMessageBytes, 2048)
+        XCTAssertEqual(config.input.maxBatch, 64)
         XCTAssertFalse(config.input.rejectNonfinite)
         XCTAssertEqual(config.output.endpoint, "inproc://out")
         XCTAssertFalse(config.output.bind)

@@ -29,6 +29,8 @@ final class RejectionTests: XCTestCase {
         assertRejected("input: {tensor: ''}", "input.tensor", "must not be empty")
         assertRejected("input: {high_water_mark: 0}", "input.high_water_mark", "must be in 1...2147483647, got 0")
         assertRejected("input: {max_message_bytes: 1023}", "input.max_message_bytes", "must be >= 1024, got 1023")
+        assertRejected("input: {max_batch: 0}", "input.max_batch", "got 0")
+        assertRejected("input: {max_batch: 1048577}", "input.max_batch", "got 1048577")
         assertRejected("input: {reject_nonfinite: 1.5}", "input.reject_nonfinite", "expected true or false")
         assertRejected("output: {endpoint: 'inproc://'}", "output.endpoint", "needs an address")
         assertRejected("output: {high_water_mark: -3}", "output.high_water_mark", "got -3")

@@ -60,6 +60,44 @@ final class BatchNoiserTests: XCTestCase {
         XCTAssertEqual(sigmas, firstIDs.map { Float(NoiseStream(seed: 5).sigmaUniforms(noiseID: $0).0) })
     }
 
+    func testDefaultNoiseIDsNeverWrapPastTwoToTheFortyEight() throws {
+        let noiser = BatchNoiser(seed: 5, workers: 1, buffers: MessageBufferPool(maxIdle: 4))
+        defer { noiser.shutdown() }
+        let settings = settings { $0.instance = 2 }
+        var state = DaemonState()
+        state.samples = (1 << 48) - 3
+        let (_, _, ids, _) = try noise(noiser, try message(samples: 3, elements: 4), settings, &state)
+        let last: UInt64 = (2 << 48) | ((1 << 48) - 1)
+        XCTAssertEqual(ids, [last - 2, last - 1, last])
+        let before = state
+        XCTAssertThrowsError(try noise(noiser, try message(samples: 1, elements: 4), settings, &state)) { error in
+            XCTAssertEqual((error as? ProtocolError)?.reason, .idsExhausted)
+            XCTAssertTrue("\(error)".contains("instance 2"), "\(error)")
+        }
+        XCTAssertEqual(state, before, "a refused batch takes nothing")
+        // Batches that bring their own ids still go through.
+        let (_, _, given, _) = try noise(noiser, try message(samples: 2, elements: 4, ids: [9, 10]), settings, &state)
+        XCTAssertEqual(given, [9, 10])
+    }
+
+    func testABatchOverMaxBatchIsRefusedBeforeAnythingPerSample() throws {
+        let noiser = BatchNoiser(seed: 5, workers: 1, buffers: MessageBufferPool(maxIdle: 4))
+        defer { noiser.shutdown() }
+        let settings = settings { $0.input.maxBatch = 16 }
+        var state = DaemonState()
+        // 2^40 samples of zero elements: 0 data bytes; refused on B alone.
+        let huge = try encodeSafetensors([("latents", .F32, [1 << 40, 0], [])], metadata: [:])
+        XCTAssertThrowsError(try noise(noiser, huge, settings, &state)) { error in
+            XCTAssertEqual((error as? ProtocolError)?.reason, .batchTooLarge, "\(error)")
+        }
+        XCTAssertThrowsError(try noise(noiser, try message(samples: 17, elements: 1), settings, &state)) { error in
+            XCTAssertEqual((error as? ProtocolError)?.reason, .batchTooLarge, "\(error)")
+            XCTAssertTrue("\(error)".contains("over input.max_batch 16"), "\(error)")
+        }
+        XCTAssertEqual(state, DaemonState())
+        XCTAssertNoThrow(try noise(noiser, try message(samples: 16, elements: 1), settings, &state))
+    }
+
     func testInputNoiseIDsAreUsedAndStepFollowsBatchesPerStep() throws {
         let noiser = BatchNoiser(seed: 1, workers: 1, buffers: MessageBufferPool(maxIdle: 4))
         defer { noiser.shutdown() }

@@ -32,7 +32,7 @@ final class InputBatchTests: XCTestCase {
     func testLatentBytesAreViewedInPlace() throws {
         let file = message([spec("latents", .F32, [2, 2])])
         try file.withUnsafeBytes { raw in
-            let batch = try InputBatch(message: raw, latentTensor: "latents")
+            let batch = try InputBatch(message: raw, latentTensor: "latents", maxBatch: 4096)
             let offset = batch.latentBytes.baseAddress! - raw.baseAddress!
             XCTAssertEqual(offset, batch.reader.dataStart + batch.latents.dataRange.lowerBound)
         }
@@ -91,6 +91,10 @@ final class InputBatchTests: XCTestCase {
         cases.append((.badLatentDType, message([spec("latents", .I8, [2, 3])]), "I8"))
         cases.append((.emptyBatch, message([spec("latents", .F32, [0, 3])]), "batch size 0"))
         cases.append((.emptyBatch, message([spec("latents", .F32, [])]), "0-d"))
+        cases.append((.emptyBatch, message([spec("latents", .F32, [2, 0])]), "no elements per sample"))
+        // Zero bytes of latents can claim any batch size: B is bounded before anything per sample.
+        cases.append((.batchTooLarge, message([spec("latents", .F32, [1 << 40, 0])]), "1099511627776 samples, over input.max_batch 4096"))
+        cases.append((.batchTooLarge, message([spec("latents", .F32, [4097, 1])]), "4097 samples"))
         cases.append((.badNoiseID, message([latents, spec("noise_id", .F32, [2])]), "F32"))
         cases.append((.badNoiseID, message([latents, spec("noise_id", .U64, [3])]), "[2]"))
         cases.append((.badNoiseID, message([latents, spec("noise_id", .U64, [2, 1])]), "[2, 1]"))
@@ -108,7 +112,7 @@ final class InputBatchTests: XCTestCase {
             XCTAssertTrue(error.detail.contains(fragment), "\"\(error.detail)\" does not mention \(fragment)")
         }
         let covered = Set(cases.map(\.0))
-        XCTAssertEqual(covered, Set(RejectReason.allCases).subtracting([.messageTooLarge, .nonfinite, .badEnvelope]),
+        XCTAssertEqual(covered, Set(RejectReason.allCases).subtracting([.messageTooLarge, .nonfinite, .badEnvelope, .idsExhausted]),
                        "the others are detected by the daemon, the kernel and the acknowledged input")
     }
 
@@ -118,11 +122,17 @@ final class InputBatchTests: XCTestCase {
         XCTAssertNil(rejection(file, maxHeaderBytes: 1024))
     }
 
+    func testMaxBatchIsConfigurable() {
+        let file = message([spec("latents", .F32, [8, 2])])
+        XCTAssertEqual(rejection(file, maxBatch: 7)?.reason, .batchTooLarge)
+        XCTAssertNil(rejection(file, maxBatch: 8))
+    }
+
     func testRejectLabelsAreStable() {
         XCTAssertEqual(RejectReason.allCases.map(\.rawValue), [
             "truncated", "header_too_large", "bad_header", "bad_offsets", "unknown_dtype", "shape_mismatch",
-            "missing_latents", "bad_latent_dtype", "empty_batch", "bad_noise_id", "reserved_name",
-            "message_too_large", "nonfinite", "bad_envelope",
+            "missing_latents", "bad_latent_dtype", "empty_batch", "batch_too_large", "bad_noise_id", "reserved_name",
+            "message_too_large", "nonfinite", "bad_envelope", "ids_exhausted",
         ])
         XCTAssertEqual("\(ProtocolError(.emptyBatch, "no samples"))", "empty_batch: no samples")
     }

@@ -21,18 +21,20 @@ func message(_ tensors: [TensorSpec], metadata: [String: String] = [:]) -> [UInt
 
 /// Parses `message` as an input batch and hands it to `body` while the buffer is alive.
 func withBatch<R>(
-    _ message: [UInt8], latentTensor: String = "latents", maxHeaderBytes: Int = 1 << 20,
+    _ message: [UInt8], latentTensor: String = "latents", maxBatch: Int = 4096, maxHeaderBytes: Int = 1 << 20,
     _ body: (InputBatch) throws -> R
 ) throws -> R {
     try message.withUnsafeBytes { raw in
-        try body(try InputBatch(message: raw, latentTensor: latentTensor, maxHeaderBytes: maxHeaderBytes))
+        try body(try InputBatch(message: raw, latentTensor: latentTensor, maxBatch: maxBatch, maxHeaderBytes: maxHeaderBytes))
     }
 }
 
-func rejection(_ message: [UInt8], latentTensor: String = "latents", maxHeaderBytes: Int = 1 << 20) -> ProtocolError? {
+func rejection(
+    _ message: [UInt8], latentTensor: String = "latents", maxBatch: Int = 4096, maxHeaderBytes: Int = 1 << 20
+) -> ProtocolError? {
     message.withUnsafeBytes { raw in
         do throws(ProtocolError) {
-            _ = try InputBatch(message: raw, latentTensor: latentTensor, maxHeaderBytes: maxHeaderBytes)
+            _ = try InputBatch(message: raw, latentTensor: latentTensor, maxBatch: maxBatch, maxHeaderBytes: maxHeaderBytes)
             return nil
         } catch {
             return error

@@ -78,6 +78,7 @@ def default_config(workdir: Path, sockets: Path) -> dict:
             "tensor": "latents",
             "high_water_mark": 16,
             "max_message_bytes": 1 << 30,
+            "max_batch": 4096,
             "reject_nonfinite": True,
         },
         "output": {
@@ -135,6 +136,10 @@ class Daemon:
     @property
     def input_endpoint(self) -> str:
         return self.config["input"]["endpoint"]
+
+    @property
+    def acked_endpoint(self) -> str:
+        return self.config["input"]["acked_endpoint"]
 
     @property
     def output_endpoint(self) -> str:

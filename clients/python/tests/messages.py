@@ -121,6 +121,16 @@ MALFORMED: list[Malformed] = [
     Malformed("missing_latents", lambda: encode({"other": _latents()}), None, "no latents tensor"),
     Malformed("bad_latent_dtype", lambda: encode({"latents": np.ones(LATENT_SHAPE, np.int32)}), None, "I32 latents"),
     Malformed("empty_batch", lambda: encode({"latents": np.zeros((0, 4), np.float32)}), None, "batch of 0"),
+    Malformed("empty_batch", lambda: encode({"latents": np.zeros((2, 0), np.float32)}), None, "no elements per sample"),
+    # 82 bytes that claim 2^40 samples of nothing: valid as a file, and once enough to kill the daemon.
+    Malformed(
+        "batch_too_large",
+        lambda: with_header({"latents": {"dtype": "F32", "shape": [1 << 40, 0], "data_offsets": [0, 0]}}, b""),
+        None,
+        "B = 2^40 in zero bytes",
+    ),
+    Malformed("batch_too_large", lambda: encode({"latents": np.zeros((4097, 1), np.float32)}), None,
+              "B = 4097 over max_batch 4096"),
     Malformed(
         "bad_noise_id",
         lambda: encode({"latents": _latents(), "noise_id": np.array([1.0, 2.0], np.float32)}),
