@@ -7,11 +7,11 @@ batches=${DEMO_BATCHES:-1500}
 work=$(mktemp -d)
 trap 'kill $daemon 2>/dev/null || true; rm -rf "$work"' EXIT
 
-endpoint() { # the endpoint a section of the config names
-  python3 -c "import yaml,sys; print(yaml.safe_load(open('$config'))['$1']['endpoint'])"
+endpoint() { # the endpoint a key of the config names
+  python3 -c "import yaml,sys; print(yaml.safe_load(open('$config'))['$1']['$2'])"
 }
-input=$(endpoint input)
-output=$(endpoint output)
+input=$(endpoint input acked_endpoint)
+output=$(endpoint output endpoint)
 
 echo "== noised demo: $batches batches of Mochi-shaped latents [2, 12, 28, 60, 106] bf16"
 echo "== daemon on $config (input $input, output $output), state in $work"

@@ -183,9 +183,16 @@ func parseShape(_ text: String) throws -> [Int] {
 
 struct Feed: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Produce latent batches: synthetic, or the .safetensors files of a folder.")
+        abstract: "Produce latent batches: synthetic, or the .safetensors files of a folder.",
+        discussion: """
+            By default each batch goes to the daemon's acknowledged input (input.acked_endpoint, \
+            default tcp://127.0.0.1:5554) and is answered; at the end the feed waits for the last \
+            answers and prints how many batches were acknowledged, rejected, unsent and unanswered. \
+            It exits non-zero unless every batch was acknowledged. --no-ack pushes to input.endpoint \
+            instead, which confirms nothing.
+            """)
 
-    @Option(help: "Where to PUSH batches.") var endpoint: String
+    @Option(help: "The daemon's input.acked_endpoint (with --no-ack: its input.endpoint).") var endpoint: String
     @Flag(help: "Bind the endpoint instead of connecting.") var bind = false
     @Option(help: "Latent shape, batch first.") var shape = "2,12,28,60,106"
     @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype = "bf16"
@@ -194,6 +201,16 @@ struct Feed: ParsableCommand {
     @Option(help: "Batches per second (default: as fast as taken).") var rate: Double?
     @Option(help: "Send the .safetensors files of this folder instead.") var dir: String?
     @Option(help: "Seed of the synthetic latents.") var seed: UInt64 = 0
+    @Flag(name: .customLong("no-ack"), help: "Push plainly (PUSH to input.endpoint): nothing is confirmed.")
+    var noAck = false
+    @Option(help: "Batches sent and not yet answered, at most.") var window = 16
+    @Option(help: "Seconds to wait for an answer before giving up on the daemon.") var ackTimeout = 30.0
+
+    func validate() throws {
+        guard window >= 1 else { throw ValidationError("--window must be at least 1, got \(window)") }
+        guard ackTimeout > 0, ackTimeout.isFinite else { throw ValidationError("--ack-timeout must be a positive number of seconds, got \(ackTimeout)") }
+        guard count >= 0 else { throw ValidationError("--count must be 0 or more, got \(count)") }
+    }
 
     func run() throws {
         var options = Feeder.Options(endpoint: endpoint)
@@ -206,10 +223,20 @@ struct Feed: ParsableCommand {
         options.rate = rate
         options.directory = dir
         options.seed = seed
+        options.acknowledged = !noAck
+        options.window = window
+        options.ackTimeout = .milliseconds(Int64(ackTimeout * 1000))
         Interrupt.install()
         let report = try Feeder(options: options).run(until: { Interrupt.requested })
-        print(String(format: "feed: %d batches, %.1f MB in %.2f s (%.1f MB/s)", report.batches,
-                     Double(report.bytes) / 1e6, report.seconds, Double(report.bytes) / 1e6 / max(report.seconds, 1e-9)))
+        var line = String(format: "feed: %d batches, %.1f MB in %.2f s (%.1f MB/s)", report.batches,
+                          Double(report.bytes) / 1e6, report.seconds, Double(report.bytes) / 1e6 / max(report.seconds, 1e-9))
+        if options.acknowledged {
+            let reasons = report.rejected.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line += "; \(report.acknowledged) acknowledged, \(report.rejectedCount) rejected\(reasons.isEmpty ? "" : " (\(reasons))"), \(report.unsent) unsent, \(report.unacknowledged) unacknowledged"
+        }
+        print(line)
+        if let problem = report.problem { FileHandle.standardError.write(Data("noised feed: \(problem)\n".utf8)) }
+        if !report.delivered { throw ExitCode.failure }
     }
 }
 

@@ -181,7 +181,8 @@ def train(args, output: str, feedback: str) -> int:
 def feed_latents(endpoint: str, batch: int, dim: int, seed: int, stop: threading.Event) -> None:
     """Send synthetic latents z_0 ~ N(0, I), [batch, dim] F32, until stopped."""
     rng = np.random.default_rng(seed + 1)
-    with Producer(endpoint, linger_ms=0) as producer:
+    producer = Producer(endpoint, ack_timeout_ms=1000)
+    try:
         while not stop.is_set():
             latents = rng.standard_normal((batch, dim)).astype(np.float32)
             while not stop.is_set():
@@ -190,6 +191,9 @@ def feed_latents(endpoint: str, batch: int, dim: int, seed: int, stop: threading
                     break
                 except TimeoutError:
                     continue  # the daemon is ahead of the trainer: try again unless stopping
+    finally:
+        # The trainer stops reading first, so the last batches in flight are expected to be unanswered.
+        producer.close(check=False)
 
 
 @contextlib.contextmanager
@@ -257,7 +261,7 @@ def spawned_daemon(binary: str, args):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"noised did not get ready ({'exited' if process.poll() is not None else 'timed out'}):\n"
                                        + "\n".join(lines[-20:]))
-            yield (config["input"]["endpoint"], config["output"]["endpoint"], config["feedback"]["endpoint"])
+            yield (config["input"]["acked_endpoint"], config["output"]["endpoint"], config["feedback"]["endpoint"])
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -288,7 +292,7 @@ def positive(text: str) -> int:
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spawn-daemon", metavar="BIN", help="start this noised binary on a temporary config")
-    parser.add_argument("--input", help="the daemon's input endpoint: feed it synthetic latents")
+    parser.add_argument("--input", help="the daemon's input.acked_endpoint: feed it synthetic latents")
     parser.add_argument("--output", help="the daemon's output endpoint (output.include_clean: true)")
     parser.add_argument("--feedback", help="the daemon's feedback endpoint")
     parser.add_argument("--feedback-pattern", choices=["push", "pub"], default="push",

@@ -1,11 +1,11 @@
 """Client for the noised daemon: wire protocol v1 codec, ZeroMQ endpoints, loss reports, reference noise stream."""
 
-from .client import Batch, Consumer, Producer
+from .client import Batch, Consumer, DeliveryError, DeliveryReport, Producer, Rejection
 from .codec import DTYPES, ProtocolError, decode, dtype_tag, encode
 from .feedback import Reporter, encode_report, weighted_loss
 from .keys import ClientKeys, read_key_file
 
-__all__ = ["Batch", "ClientKeys", "Consumer", "Producer", "DTYPES", "ProtocolError", "Reporter", "decode",
+__all__ = ["Batch", "ClientKeys", "Consumer", "DeliveryError", "DeliveryReport", "Producer", "Rejection", "DTYPES", "ProtocolError", "Reporter", "decode",
            "dtype_tag", "encode", "encode_report", "read_key_file", "weighted_loss"]
 __version__ = "0.1.0"
 PROTOCOL_VERSION = "1"

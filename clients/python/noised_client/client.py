@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import json
+import struct
+import time
+from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 import numpy as np
 import zmq
 
-from .codec import decode, encode
+from .codec import ProtocolError, decode, encode
 from .keys import ClientKeys, validate_key
 
-__all__ = ["Batch", "Consumer", "Producer"]
+__all__ = ["Batch", "Consumer", "DeliveryError", "DeliveryReport", "Producer", "Rejection"]
 
 
 class Batch(dict):
@@ -146,38 +150,198 @@ class Consumer:
 
 
 class Producer:
-    """PUSH end for the daemon's input: encodes tensors and metadata into one frame per batch.
+    """Producer end for the daemon's input: encodes tensors and metadata into one frame per batch.
 
-    On close, queued messages get up to ``linger_ms`` to leave before the socket is dropped.
-    CURVE keys are given as for `Consumer`.
+    By default it speaks the acknowledged input (docs/protocol.md): give the daemon's
+    ``input.acked_endpoint``. Every batch is answered; at most ``window`` batches (default ``hwm``)
+    wait for an answer at a time, so ``send`` blocks while the daemon's output is blocked. ``close``
+    waits up to ``ack_timeout_ms`` for the rest and raises `DeliveryError` if any batch was
+    rejected, left unsent by a stopping daemon, or not answered; ``report`` says which.
+    ``acknowledged=False`` is a plain PUSH to ``input.endpoint``: nothing is confirmed, and over
+    ``ipc://`` batches still queued when the producer closes can be lost (libzmq issue #4660);
+    on close they get up to ``linger_ms`` to leave. CURVE keys are given as for `Consumer`.
     """
 
-    def __init__(self, endpoint: str, *, bind: bool = False, hwm: int = 16, linger_ms: int = 5000,
+    def __init__(self, endpoint: str, *, acknowledged: bool = True, bind: bool = False, hwm: int = 16,
+                 window: int | None = None, ack_timeout_ms: int = 30_000, linger_ms: int = 5000,
                  context: zmq.Context | None = None, curve_server_key: str | None = None,
                  curve_public_key: str | None = None, curve_secret_key: str | None = None,
                  keys: ClientKeys | None = None):
+        window = hwm if window is None else window
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        if ack_timeout_ms < 0:
+            raise ValueError(f"ack_timeout_ms must be >= 0, got {ack_timeout_ms}")
         curve = _curve_keys(curve_server_key, curve_public_key, curve_secret_key, keys)
         self.endpoint = endpoint
+        self.acknowledged = acknowledged
+        self.window = window
+        self.ack_timeout_ms = ack_timeout_ms
+        self.report = DeliveryReport()
         self._linger_ms = linger_ms
+        self._next_ticket = 0
+        self._waiting: dict[int, None] = {}  # tickets sent and not answered, in send order
+        self._closed = False
         context = context or zmq.Context.instance()
-        self._socket = _connect(context.socket(zmq.PUSH), endpoint, bind, hwm, zmq.SNDHWM, curve)
+        kind = zmq.DEALER if acknowledged else zmq.PUSH
+        self._socket = _connect(context.socket(kind), endpoint, bind, hwm, zmq.SNDHWM, curve)
+        if acknowledged:
+            self._socket.setsockopt(zmq.RCVHWM, max(hwm, window))
+
+    @property
+    def unacknowledged(self) -> int:
+        """Batches sent and not answered yet."""
+        return len(self._waiting)
 
     def send(self, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, *,
-             timeout_ms: int | None = None) -> None:
-        """Encode and send one batch; raises TimeoutError if it cannot be queued within timeout_ms."""
-        self.send_bytes(encode(tensors, metadata), timeout_ms=timeout_ms)
+             timeout_ms: int | None = None) -> int | None:
+        """Encode and send one batch; see `send_bytes`."""
+        return self.send_bytes(encode(tensors, metadata), timeout_ms=timeout_ms)
 
-    def send_bytes(self, message: bytes, *, timeout_ms: int | None = None) -> None:
-        """Send an already encoded message (e.g. a .safetensors file read from disk) as one frame."""
-        if timeout_ms is not None and not self._socket.poll(timeout_ms, zmq.POLLOUT):
-            raise TimeoutError(f"could not queue a message to {self.endpoint} within {timeout_ms} ms")
-        self._socket.send(message, copy=False)
+    def send_bytes(self, message: bytes, *, timeout_ms: int | None = None) -> int | None:
+        """Send an already encoded message (e.g. a .safetensors file read from disk) as one frame.
 
-    def close(self) -> None:
-        self._socket.close(linger=self._linger_ms)
+        Acknowledged, it first waits for a free place in the window (up to timeout_ms, default
+        ack_timeout_ms) and returns the batch's ticket, which `report` uses; plain, it returns None.
+        Raises TimeoutError if the batch cannot be sent in time; the batch was then not sent.
+        """
+        if self._closed:
+            raise RuntimeError(f"the producer for {self.endpoint} is closed")
+        if not self.acknowledged:
+            if timeout_ms is not None and not self._socket.poll(timeout_ms, zmq.POLLOUT):
+                raise TimeoutError(f"could not queue a message to {self.endpoint} within {timeout_ms} ms")
+            self._socket.send(message, copy=False)
+            return None
+        wait_ms = self.ack_timeout_ms if timeout_ms is None else timeout_ms
+        deadline = time.monotonic() + wait_ms / 1000
+        self._take_replies(0)
+        while len(self._waiting) >= self.window:
+            if not self._take_replies(_remaining_ms(deadline)):
+                raise TimeoutError(
+                    f"no acknowledgement from {self.endpoint} for {wait_ms} ms with {len(self._waiting)} "
+                    f"batches waiting (the window): is the daemon running, and is this its "
+                    f"input.acked_endpoint? ({self.report})")
+        if not self._socket.poll(_remaining_ms(deadline), zmq.POLLOUT):
+            raise TimeoutError(f"could not queue a message to {self.endpoint} within {wait_ms} ms")
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self._socket.send_multipart([struct.pack("<Q", ticket), message], copy=False)
+        self._waiting[ticket] = None
+        self.report.sent += 1
+        return ticket
+
+    def flush(self, timeout_ms: int | None = None) -> "DeliveryReport":
+        """Wait until every batch sent is answered, or timeout_ms (default ack_timeout_ms) passes."""
+        if self.acknowledged and not self._closed:
+            deadline = time.monotonic() + (self.ack_timeout_ms if timeout_ms is None else timeout_ms) / 1000
+            while self._waiting and self._take_replies(_remaining_ms(deadline)):
+                pass
+        return self.report
+
+    def _take_replies(self, timeout_ms: int) -> bool:
+        """Read the replies that arrive within timeout_ms (then any already queued); False if none did."""
+        if not self._socket.poll(timeout_ms, zmq.POLLIN):
+            return False
+        while True:
+            frames = self._socket.recv_multipart()
+            self._record(frames)
+            if not self._socket.poll(0, zmq.POLLIN):
+                return True
+
+    def _record(self, frames: list[bytes]) -> None:
+        if len(frames) != 2 or len(frames[0]) != 8:
+            raise ProtocolError(f"{self.endpoint} answered with {len(frames)} frames, not [ticket, JSON]: "
+                                "is it a noised input.acked_endpoint?")
+        (ticket,) = struct.unpack("<Q", frames[0])
+        try:
+            reply = json.loads(frames[1])
+            status = reply["status"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ProtocolError(f"{self.endpoint} answered ticket {ticket} with {frames[1][:200]!r}: {error}")
+        if ticket not in self._waiting:
+            raise ProtocolError(f"{self.endpoint} answered ticket {ticket}, which is not waiting for an answer")
+        # Answers come in send order: tickets passed over were lost with a daemon that restarted.
+        for older in list(self._waiting):
+            if older == ticket:
+                break
+            del self._waiting[older]
+            self.report.unacknowledged.append(older)
+        del self._waiting[ticket]
+        if status == "ok":
+            self.report.acknowledged += 1
+            self.report.last_seq = reply.get("seq")
+        elif status == "rejected":
+            self.report.rejected.append(Rejection(ticket, reply.get("reason", ""), reply.get("detail", "")))
+        elif status == "unsent":
+            self.report.unsent.append(ticket)
+        else:
+            raise ProtocolError(f"{self.endpoint} answered ticket {ticket} with unknown status {status!r}")
+
+    def close(self, *, check: bool = True) -> None:
+        """Wait for the answers (acknowledged) and close; raises DeliveryError if check and any batch
+        was not acknowledged. Plain, queued batches get linger_ms to leave."""
+        if self._closed:
+            return
+        if not self.acknowledged:
+            self._closed = True
+            self._socket.close(linger=self._linger_ms)
+            return
+        self.flush()
+        self._closed = True
+        self.report.unacknowledged.extend(self._waiting)
+        self._waiting.clear()
+        self._socket.close(linger=0)
+        if check and not self.report.delivered:
+            raise DeliveryError(self.endpoint, self.report)
 
     def __enter__(self) -> "Producer":
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        # An exception already on its way out is the one to see; the report stays on .report.
+        self.close(check=exc_type is None)
+
+
+def _remaining_ms(deadline: float) -> int:
+    return max(0, int((deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A batch the daemon refused: its ticket, the reject reason label and the daemon's detail."""
+
+    ticket: int
+    reason: str
+    detail: str
+
+
+@dataclass
+class DeliveryReport:
+    """What became of the batches an acknowledged Producer sent."""
+
+    sent: int = 0
+    acknowledged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    unsent: list[int] = field(default_factory=list)
+    """Tickets the daemon took but could not queue before it stopped: send them again."""
+    unacknowledged: list[int] = field(default_factory=list)
+    """Tickets with no answer when the producer closed: the daemon may or may not have them."""
+    last_seq: int | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.acknowledged == self.sent
+
+    def __str__(self) -> str:
+        return (f"{self.sent} sent: {self.acknowledged} acknowledged, {len(self.rejected)} rejected, "
+                f"{len(self.unsent)} unsent, {len(self.unacknowledged)} unacknowledged")
+
+
+class DeliveryError(RuntimeError):
+    """Not every batch was acknowledged; ``report`` says what became of each."""
+
+    def __init__(self, endpoint: str, report: DeliveryReport):
+        reasons = sorted({rejection.reason for rejection in report.rejected})
+        because = f" (rejected as {', '.join(reasons)})" if reasons else ""
+        super().__init__(f"{endpoint}: {report}{because}")
+        self.report = report

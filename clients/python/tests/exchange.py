@@ -40,7 +40,7 @@ class Session:
     """
 
     def __init__(self, daemon):
-        self.producer = Producer(daemon.input_endpoint)
+        self.producer = Producer(daemon.input_endpoint, acknowledged=False)
         self.consumer = Consumer(daemon.output_endpoint)
 
     def send(self, batch: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> None:

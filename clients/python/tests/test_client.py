@@ -15,7 +15,7 @@ def endpoint(tmp_path):
 
 def test_batches_round_trip_with_metadata_accessors(endpoint):
     latents = np.arange(12, dtype=np.float32).reshape(2, 6).astype(ml_dtypes.bfloat16)
-    with Consumer(endpoint, bind=True) as consumer, Producer(endpoint) as producer:
+    with Consumer(endpoint, bind=True) as consumer, Producer(endpoint, acknowledged=False) as producer:
         producer.send({"z_t": latents}, {"noised.step": "4", "noised.seq": "17", "noised.seed": "99", "x": "y"},
                       timeout_ms=5000)
         producer.send_bytes(encode({"raw": np.ones(3, np.uint8)}), timeout_ms=5000)
@@ -30,7 +30,7 @@ def test_batches_round_trip_with_metadata_accessors(endpoint):
 
 
 def test_consumer_iterates(endpoint):
-    with Producer(endpoint, bind=True) as producer, Consumer(endpoint) as consumer:
+    with Producer(endpoint, acknowledged=False, bind=True) as producer, Consumer(endpoint) as consumer:
         for index in range(3):
             producer.send({"i": np.array([index])}, timeout_ms=5000)
         first = consumer.recv(timeout_ms=5000)  # once it is here the other two are on the same pipe
@@ -41,6 +41,6 @@ def test_consumer_iterates(endpoint):
 
 
 def test_producer_send_times_out_without_a_peer(endpoint):
-    with Producer(endpoint, bind=True, hwm=1, linger_ms=0) as producer:
+    with Producer(endpoint, acknowledged=False, bind=True, hwm=1, linger_ms=0) as producer:
         with pytest.raises(TimeoutError, match="within 50 ms"):
             producer.send({"x": np.zeros(1)}, timeout_ms=50)

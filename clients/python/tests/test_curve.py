@@ -86,7 +86,7 @@ def server(tmp_path):
 
 def test_producer_with_keys_reaches_a_curve_server(server):
     pull, endpoint = server["bind"](zmq.PULL, "in")
-    with Producer(endpoint, curve_server_key=server["public"], keys=server["client"], linger_ms=0) as producer:
+    with Producer(endpoint, acknowledged=False, curve_server_key=server["public"], keys=server["client"], linger_ms=0) as producer:
         producer.send({"latents": np.arange(6, dtype=np.float32)}, {"k": "v"}, timeout_ms=5000)
         assert pull.poll(5000), "an authorized producer's batch did not arrive"
         assert len(pull.recv()) > 0
@@ -106,8 +106,8 @@ def test_consumer_with_explicit_keys_receives_from_a_curve_server(server):
 def test_unauthorized_and_plain_clients_get_nothing(server):
     pull, endpoint = server["bind"](zmq.PULL, "in")
     public, secret = _keypair()
-    with Producer(endpoint, curve_server_key=server["public"], curve_secret_key=secret, linger_ms=0) as intruder, \
-            Producer(endpoint, linger_ms=0) as plain:
+    with Producer(endpoint, acknowledged=False, curve_server_key=server["public"], curve_secret_key=secret, linger_ms=0) as intruder, \
+            Producer(endpoint, acknowledged=False, linger_ms=0) as plain:
         intruder.send({"x": np.zeros(1)}, timeout_ms=1000)  # queued on the connecting side, never delivered
         plain.send({"x": np.zeros(1)}, timeout_ms=1000)
         assert not pull.poll(500)

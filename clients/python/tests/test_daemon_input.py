@@ -74,7 +74,7 @@ def test_every_bad_input_is_rejected_while_the_daemon_keeps_serving(daemon):
 def test_a_producer_can_bind_and_the_daemon_connect(daemon, tmp_path):
     """The daemon's input may connect to a producer that binds (e.g. a data loader fanning out)."""
     endpoint = f"ipc://{socket_dir(tmp_path)}/loader.sock"
-    with Producer(endpoint, bind=True) as producer:
+    with Producer(endpoint, acknowledged=False, bind=True) as producer:
         noised = daemon({"input": {"endpoint": endpoint, "bind": False}})
         with Consumer(noised.output_endpoint) as consumer:
             producer.send(messages.good_batch(0), {"from": "bound producer"}, timeout_ms=SEND_TIMEOUT_MS)

@@ -71,9 +71,10 @@ def test_feed_through_the_daemon_reaches_a_consumer(daemon, noised_bin):
     seed = 1234
     noised = daemon({"seed": seed})
     with Consumer(noised.output_endpoint) as consumer:
-        fed = run_cli(noised_bin, "feed", "--endpoint", noised.input_endpoint, "--shape", "2,4,8,8",
+        fed = run_cli(noised_bin, "feed", "--endpoint", noised.acked_endpoint, "--shape", "2,4,8,8",
                       "--dtype", "bf16", "--count", "5", "--seed", "3", timeout_s=TOOL_TIMEOUT_S)
         assert fed.returncode == 0, fed.stderr
+        assert "5 batches" in fed.stdout and "5 acknowledged, 0 rejected" in fed.stdout, fed.stdout
         outputs = receive(consumer, 5)
     assert sorted(got.seq for got in outputs) == [0, 1, 2, 3, 4]
     for got in outputs:
@@ -90,7 +91,7 @@ def test_producer_through_the_daemon_passes_tap_verify(daemon, noised_bin, inclu
     tap = subprocess.Popen(tap_command(noised_bin, noised.output_endpoint, 4), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        with Producer(noised.input_endpoint) as producer:
+        with Producer(noised.acked_endpoint) as producer:
             for index in range(4):
                 producer.send(messages.good_batch(index, batch=3, shape=(4, 8)), timeout_ms=SEND_TIMEOUT_MS)
     finally:
@@ -110,7 +111,7 @@ def test_tap_verify_fails_on_a_forged_eps(noised_bin, tmp_path):
     batch = {"z_t": reference.noised_z_t(z0, sigma, forged_eps), "eps": forged_eps, "sigma": sigma,
              "noise_id": ids, "z_0": z0}
     metadata = {"noised.step": "0", "noised.seq": "0", "noised.seed": str(seed), "noised.protocol": "1"}
-    with Producer(endpoint, bind=True) as producer:
+    with Producer(endpoint, acknowledged=False, bind=True) as producer:
         tap = subprocess.Popen(tap_command(noised_bin, endpoint, 1), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -126,7 +126,7 @@ def test_malformed_reports_are_rejected_while_the_daemon_keeps_serving(daemon, s
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     noised = daemon({"state_dir": str(state_dir), **feedback_config(feedback, source="feedback", adaptive=ADAPTIVE)})
-    with Session(noised) as session, Producer(feedback) as raw:
+    with Session(noised) as session, Producer(feedback, acknowledged=False) as raw:
         for message in MALFORMED_REPORTS.values():
             raw.send_bytes(message, timeout_ms=SEND_TIMEOUT_MS)
         # Reports on one socket arrive in order: once step 42 shows, every bad one was handled.

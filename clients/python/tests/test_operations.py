@@ -164,7 +164,7 @@ def test_an_endpoint_change_rebinds(daemon, sockets):
     noised.send_signal(signal.SIGHUP)
     reloaded = noised.wait_for_log(lambda f: f.get("msg") == "reloaded", 10, "msg=reloaded")
     assert "input.endpoint" in reloaded["changed"] and "output.endpoint" in reloaded["changed"], reloaded
-    with Producer(new_input) as producer, Consumer(new_output) as consumer:
+    with Producer(new_input, acknowledged=False) as producer, Consumer(new_output) as consumer:
         producer.send(messages.good_batch(1), {"probe": "moved"}, timeout_ms=SEND_TIMEOUT_MS)
         (got,) = receive(consumer, 1)
     assert got.metadata["probe"] == "moved" and got.seq == 1
@@ -174,7 +174,7 @@ def test_an_endpoint_change_rebinds(daemon, sockets):
 def test_sigterm_with_queued_batches_delivers_them(daemon):
     noised = daemon({"output": {"high_water_mark": 1}, "input": {"high_water_mark": 64}})
     count = 12
-    with Producer(noised.input_endpoint) as producer:
+    with Producer(noised.input_endpoint, acknowledged=False) as producer:
         for i in range(count):
             producer.send(messages.good_batch(i), {"probe": str(i)}, timeout_ms=SEND_TIMEOUT_MS)
         time.sleep(0.5)  # nobody consumes yet: batches wait in the daemon's queues
@@ -254,7 +254,7 @@ def test_curve_lets_in_authorized_clients_only(daemon, noised_bin, tmp_path):
         return {"curve_server_key": server_key, "keys": client} if client else {}
 
     for client, allowed in ((stranger, False), (None, False), (trainer, True)):
-        with Producer(noised.input_endpoint, **client_kwargs(client)) as producer, \
+        with Producer(noised.input_endpoint, acknowledged=False, **client_kwargs(client)) as producer, \
                 Consumer(noised.output_endpoint, **client_kwargs(client)) as consumer:
             try:
                 producer.send(messages.good_batch(0), {"who": "x"}, timeout_ms=1000)
