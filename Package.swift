@@ -47,8 +47,11 @@ let package = Package(
         .target(name: "Safetensors"),
         .target(name: "NoisedProtocol", dependencies: ["Safetensors"]),
         .target(name: "CCPUFeatures"),
-        .target(name: "NoiseKernelAVX512", dependencies: ["CCPUFeatures"], swiftSettings: avx512KernelFlags),
-        .target(name: "NoiseKernel", dependencies: ["NoiseKernelAVX512"], swiftSettings: noiseKernelFlags),
+        // Noise stream v1 once: its constants, element types, the batch view, and the Philox,
+        // Box–Muller and fused loop code every kernel instantiates with its own vector width.
+        .target(name: "NoiseKernelCore"),
+        .target(name: "NoiseKernelAVX512", dependencies: ["CCPUFeatures", "NoiseKernelCore"], swiftSettings: avx512KernelFlags),
+        .target(name: "NoiseKernel", dependencies: ["NoiseKernelAVX512", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
@@ -56,7 +59,7 @@ let package = Package(
         .target(
             name: "NoisedDaemon",
             dependencies: [
-                "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "Schedule", "Configuration",
+                "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "NoiseKernelCore", "Schedule", "Configuration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -72,7 +75,7 @@ let package = Package(
         // Measurement, kept apart from what runs in production.
         .target(
             name: "NoisedBenchmarks",
-            dependencies: ["NoisedDaemon", "NoiseKernel", "ZeroMQ", "Safetensors", "Configuration"],
+            dependencies: ["NoisedDaemon", "NoiseKernel", "NoiseKernelCore", "ZeroMQ", "Safetensors", "Configuration"],
             swiftSettings: kernelFlags
         ),
         .executableTarget(
@@ -80,18 +83,20 @@ let package = Package(
             dependencies: [
                 "NoisedDaemon",
                 "NoisedBenchmarks",
+                "NoiseKernel",
+                "NoiseKernelCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
         .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol"]),
-        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel"], swiftSettings: kernelFlags),
+        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel", "NoiseKernelCore"], swiftSettings: kernelFlags),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "NoisedDaemonTests", dependencies: ["NoisedDaemon"]),
-        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedDaemon", "NoiseKernel"]),
+        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedDaemon", "NoiseKernel", "NoiseKernelCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 #if arch(x86_64)
 import NoiseKernelAVX512
 #endif
+import NoiseKernelCore
 
 /// Noise stream v1: eps of a sample depends only on (seed, noise id, element index).
 /// The normative definition is docs/noise-stream.md.
@@ -34,41 +35,14 @@ public struct NoiseStream: Sendable, Equatable {
             return
         }
         #endif
-        let generator = NoiseBlockGenerator(key: key, noiseID: noiseID)
-        let size = NoiseBlockGenerator.elementCount
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { scratch in
-            let scratchBase = scratch.baseAddress!
-            var block = elements.lowerBound / size
-            while block * size < elements.upperBound {
-                let blockStart = block * size
-                let eps = generator.block(block)
-                let lower = max(blockStart, elements.lowerBound)
-                let upper = min(blockStart + size, elements.upperBound)
-                let whole = lower == blockStart && upper == blockStart + size
-                // Whole blocks are stored in place; edge blocks through the scratch buffer.
-                let target = whole ? base + (blockStart - elements.lowerBound) : scratchBase
-                let raw = UnsafeMutableRawPointer(target)
-                F32Element.store8(eps.0, raw, 0)
-                F32Element.store8(eps.1, raw, 8)
-                F32Element.store8(eps.2, raw, 16)
-                F32Element.store8(eps.3, raw, 24)
-                F32Element.store8(eps.4, raw, 32)
-                F32Element.store8(eps.5, raw, 40)
-                F32Element.store8(eps.6, raw, 48)
-                F32Element.store8(eps.7, raw, 56)
-                if !whole {
-                    (base + (lower - elements.lowerBound)).update(from: scratchBase + (lower - blockStart), count: upper - lower)
-                }
-                block += 1
-            }
-        }
+        NoiseKernelCore.fillEps(NoiseBlockGenerator.self, key: key, noiseID: noiseID, elements: elements, into: base)
     }
 
     /// The per-sample uniforms sigma (and later choices) are drawn from. Their own Philox stream:
     /// key (seed_lo32, seed_hi32 ^ "SIGM"), counter (0, 0, id_lo32, id_hi32); each uniform takes 53
     /// bits from two outputs, (k + 0.5) * 2^-53 in f64.
     public func sigmaUniforms(noiseID: UInt64) -> (Double, Double) {
-        let sigmaKey = SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32) ^ 0x5349_474D)
+        let sigmaKey = SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32) ^ NoiseStreamV1.sigmaKeyTweak)
         let counter = SIMD4<UInt32>(0, 0, UInt32(truncatingIfNeeded: noiseID), UInt32(truncatingIfNeeded: noiseID >> 32))
         let x = Philox4x32_10.block(counter: counter, key: sigmaKey)
         func uniform(_ high: UInt32, _ low: UInt32) -> Double {
@@ -82,10 +56,9 @@ public struct NoiseStream: Sendable, Equatable {
 /// with one group per SIMD lane. Within a set, lane i holds group `laneGroups[i]` (the even groups
 /// in the low 128-bit half, the odd ones in the high half), so that interleaving the four outputs
 /// of each group into consecutive elements needs only in-half shuffles.
-package struct NoiseBlockGenerator {
-    static let groupCount = 16
-    static let elementCount = 64
+package struct NoiseBlockGenerator: NoiseBlocks {
     package static var laneGroups: SIMD8<UInt32> { SIMD8(0, 2, 4, 6, 1, 3, 5, 7) }
+    package static var blocksPerStep: Int { 1 }
 
     /// 64 consecutive eps values, eight per vector.
     typealias Block = (
@@ -96,7 +69,7 @@ package struct NoiseBlockGenerator {
     let key: SIMD2<UInt32>
     let noiseID: UInt64
 
-    init(key: SIMD2<UInt32>, noiseID: UInt64) {
+    package init(key: SIMD2<UInt32>, noiseID: UInt64) {
         self.key = key
         self.noiseID = noiseID
     }
@@ -105,27 +78,34 @@ package struct NoiseBlockGenerator {
     /// compiles to markedly slower code.
     @inline(never)
     func block(_ b: Int) -> Block {
-        let firstGroup = UInt64(b) &* UInt64(Self.groupCount)
+        let firstGroup = UInt64(b) &* UInt64(NoiseStreamV1.blockGroups)
         // firstGroup is a multiple of 16, so adding the group offset never carries into the high word.
         let (first, second) = Philox4x32_10.sixteenBlocks(
             groupLow: UInt32(truncatingIfNeeded: firstGroup), groupHigh: UInt32(truncatingIfNeeded: firstGroup >> 32),
-            idLow: UInt32(truncatingIfNeeded: noiseID), idHigh: UInt32(truncatingIfNeeded: noiseID >> 32),
-            key: key, laneOrder: Self.laneGroups)
+            idLow: UInt32(truncatingIfNeeded: noiseID), idHigh: UInt32(truncatingIfNeeded: noiseID >> 32), key: key)
         let (e0, e1, e2, e3) = Self.transform(first)
         let (e4, e5, e6, e7) = Self.transform(second)
         return (e0, e1, e2, e3, e4, e5, e6, e7)
     }
 
+    package func storeEps(_ block: Int, into target: UnsafeMutableRawPointer) {
+        let eps = self.block(block)
+        F32Element.store8(eps.0, target, 0)
+        F32Element.store8(eps.1, target, 8)
+        F32Element.store8(eps.2, target, 16)
+        F32Element.store8(eps.3, target, 24)
+        F32Element.store8(eps.4, target, 32)
+        F32Element.store8(eps.5, target, 40)
+        F32Element.store8(eps.6, target, 48)
+        F32Element.store8(eps.7, target, 56)
+    }
+
     /// Box-Muller on eight groups (lane i holding group `laneGroups[i]`): 32 consecutive eps values.
     @inline(__always)
     package static func transform(_ x: Counters8) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let r0 = BoxMuller.radius(x.x0)
-        let r1 = BoxMuller.radius(x.x2)
-        let (cos0, sin0) = BoxMuller.cosSinPi(x.x1)
-        let (cos1, sin1) = BoxMuller.cosSinPi(x.x3)
-        // Element 4g + j takes component j of (r0 cos0, r0 sin0, r1 cos1, r1 sin1) of group g.
-        return VectorMath.interleaveGroups(
-            VectorMath.multiply(r0, cos0), VectorMath.multiply(r0, sin0),
-            VectorMath.multiply(r1, cos1), VectorMath.multiply(r1, sin1))
+        let (a, b, c, d) = BoxMuller<Lanes8>.components(
+            VectorMath.signed(x.x0), VectorMath.signed(x.x1), VectorMath.signed(x.x2), VectorMath.signed(x.x3))
+        // Element 4g + j takes component j of group g.
+        return VectorMath.interleaveGroups(a, b, c, d)
     }
 }

@@ -1,6 +1,7 @@
 import NoisedDaemon
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 import Safetensors
 import Synchronization
 

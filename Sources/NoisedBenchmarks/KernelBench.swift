@@ -2,6 +2,7 @@ import NoisedDaemon
 import Glibc
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 
 /// `noised bench`: throughput of the fused noising kernel per dtype pair and worker count, next to
 /// a memcpy moving the same bytes (read z_0, write z_t and eps) on the same threads and, when
@@ -98,7 +99,9 @@ public struct KernelBench: Sendable {
         for (pair, buffer) in zip(pairs, buffers) {
             let batch = NoiseBatch(
                 sampleCount: sampleCount, elementsPerSample: elementsPerSample,
-                input: buffer.input, inputType: pair.input, zt: buffer.zt, eps: buffer.eps, clean: nil,
+                input: UnsafeRawBufferPointer(start: buffer.input, count: total * pair.input.byteCount), inputType: pair.input,
+                zt: UnsafeMutableRawBufferPointer(start: buffer.zt, count: total * pair.output.byteCount),
+                eps: UnsafeMutableRawBufferPointer(start: buffer.eps, count: total * pair.output.byteCount), clean: nil,
                 outputType: pair.output,
                 sigmas: UnsafeBufferPointer(buffer.sigmas), noiseIDs: UnsafeBufferPointer(buffer.noiseIDs))
             for implementation in options.implementations {

@@ -1,6 +1,7 @@
 import NoisedDaemon
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 
 /// `noised bench pipeline`: producer → noised → consumer on loopback, beside a plain ZeroMQ relay
 /// moving the same bytes between the same producer and consumer, per transport, dtype and size.

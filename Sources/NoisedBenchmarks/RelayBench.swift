@@ -1,6 +1,7 @@
 import NoisedDaemon
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 import ZeroMQ
 
 /// The pipeline bench's yardstick: a plain ZeroMQ relay that moves the same bytes noised moves but

@@ -1,6 +1,7 @@
 import Dispatch
 import Configuration
 import NoiseKernel
+import NoiseKernelCore
 import NoisedProtocol
 import Safetensors
 import Schedule
@@ -137,9 +138,10 @@ public final class BatchNoiser: @unchecked Sendable {
             noiseIDs.withUnsafeBufferPointer { idView in
                 run(NoiseBatch(
                     sampleCount: samples, elementsPerSample: input.elementsPerSample,
-                    input: input.latentBytes.baseAddress!, inputType: inputType,
-                    zt: buffer.pointer + plan.zt.lowerBound, eps: buffer.pointer + plan.eps.lowerBound,
-                    clean: plan.clean.map { buffer.pointer + $0.lowerBound }, outputType: outputType,
+                    input: input.latentBytes, inputType: inputType,
+                    zt: UnsafeMutableRawBufferPointer(rebasing: out[plan.zt]),
+                    eps: UnsafeMutableRawBufferPointer(rebasing: out[plan.eps]),
+                    clean: plan.clean.map { UnsafeMutableRawBufferPointer(rebasing: out[$0]) }, outputType: outputType,
                     sigmas: sigmaView, noiseIDs: idView))
             }
         }

@@ -1,4 +1,5 @@
 import NoiseKernel
+import NoiseKernelCore
 import NoisedProtocol
 import Safetensors
 

@@ -1,5 +1,6 @@
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 import NoisedProtocol
 import Safetensors
 import ZeroMQ

@@ -1,4 +1,5 @@
 import NoiseKernel
+import NoiseKernelCore
 import Safetensors
 
 /// One output message as the tap sees it: views into the received bytes.

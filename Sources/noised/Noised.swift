@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 import NoisedBenchmarks
 import NoisedDaemon
 

@@ -1,5 +1,6 @@
 import XCTest
 import NoiseKernel
+import NoiseKernelCore
 
 /// The 256-bit and 512-bit kernels are two implementations of one noise stream: every byte they
 /// write must agree, for every type pair, value, sigma and split of the batch.

@@ -1,5 +1,6 @@
 import XCTest
 import NoiseKernel
+import NoiseKernelCore
 
 final class KernelTests: XCTestCase {
     let kernel = NoiseKernel(stream: NoiseStream(seed: 0x5EED))

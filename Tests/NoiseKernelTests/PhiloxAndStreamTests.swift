@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import NoiseKernel
+import NoiseKernelCore
 
 final class PhiloxAndStreamTests: XCTestCase {
     func testPhiloxKnownAnswers() {
@@ -39,7 +40,7 @@ final class PhiloxAndStreamTests: XCTestCase {
                                               UInt32(truncatingIfNeeded: random.next()))
             let order = NoiseBlockGenerator.laneGroups
             let (first, second) = Philox4x32_10.sixteenBlocks(
-                groupLow: groupLow, groupHigh: groupHigh, idLow: idLow, idHigh: idHigh, key: key, laneOrder: order)
+                groupLow: groupLow, groupHigh: groupHigh, idLow: idLow, idHigh: idHigh, key: key)
             for (set, output) in [first, second].enumerated() {
                 for lane in 0..<8 {
                     let group = groupLow + UInt32(8 * set) + order[lane]

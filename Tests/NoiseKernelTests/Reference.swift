@@ -1,5 +1,6 @@
 import Foundation
 import NoiseKernel
+import NoiseKernelCore
 
 /// Float64 reference of noise stream v1, written straight from the spec.
 enum Reference {
@@ -87,9 +88,9 @@ final class BatchBuffers {
                             noiseIDs.withUnsafeBufferPointer { ids in
                                 let batch = NoiseBatch(
                                     sampleCount: sampleCount, elementsPerSample: elementsPerSample,
-                                    input: inputRaw.baseAddress!, inputType: inputType,
-                                    zt: ztRaw.baseAddress!, eps: epsRaw.baseAddress!,
-                                    clean: withClean ? cleanRaw.baseAddress! : nil,
+                                    input: inputRaw, inputType: inputType,
+                                    zt: ztRaw, eps: epsRaw,
+                                    clean: withClean ? cleanRaw : nil,
                                     outputType: outputType, sigmas: sigmas, noiseIDs: ids)
                                 for range in ranges {
                                     if kernel.run(batch, elements: range) { nonFinite = true }

@@ -1,5 +1,6 @@
 import XCTest
 import NoiseKernel
+import NoiseKernelCore
 
 /// Noise stream v1 is a reproducibility contract: the exact bytes must not change when the kernel is
 /// optimised. The digests were recorded from the first (unoptimised) implementation.

@@ -1,0 +1,117 @@
+/// eps of one sample, block by block, as one kernel implementation computes it.
+public protocol NoiseBlocks {
+    /// Consecutive blocks the implementation computes at once at its best (1 or 2).
+    static var blocksPerStep: Int { get }
+    init(key: SIMD2<UInt32>, noiseID: UInt64)
+    /// eps of blocks [block, block + blocksPerStep) of the sample, f32, stored at `target`.
+    func storeEps(_ block: Int, into target: UnsafeMutableRawPointer)
+}
+
+/// Where the fused step writes: element 0 of z_t, eps and (when asked) z_0 re-encoded.
+public struct FusedOutputs {
+    public let zt: UnsafeMutableRawPointer
+    public let eps: UnsafeMutableRawPointer
+    public let clean: UnsafeMutableRawPointer?
+
+    @inlinable @inline(__always)
+    public init(zt: UnsafeMutableRawPointer, eps: UnsafeMutableRawPointer, clean: UnsafeMutableRawPointer?) {
+        (self.zt, self.eps, self.clean) = (zt, eps, clean)
+    }
+}
+
+/// One implementation's fused step for one (input, output) type pair: z_t, eps and z_0 for
+/// whole blocks, in its own vector width. `FusedPass` drives it over a batch.
+public protocol FusedStep {
+    associatedtype Blocks: NoiseBlocks
+    associatedtype SampleBlend
+    init()
+    static func blend(sigma: Float) -> SampleBlend
+    /// Noises `count` (1 or `Blocks.blocksPerStep`) whole blocks of a sample from block `block`:
+    /// z_0 from element `inIndex` of `input`, outputs to element `outIndex` of `outputs`.
+    mutating func noise(
+        _ blocks: Blocks, _ block: Int, count: Int, _ blend: SampleBlend,
+        input: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int)
+    /// Whether any z_0 read so far was NaN or infinite.
+    var sawNonFinite: Bool { get }
+}
+
+/// The sample/block/edge loop of every kernel, written once: each implementation's module
+/// instantiates it with its own step, so it is compiled with that module's target features.
+public enum FusedPass<Step: FusedStep> {
+    /// Writes outputs for flattened elements [range) of the batch (already checked against it);
+    /// true if any z_0 in range is non-finite. Edge blocks are computed whole in a scratch area
+    /// and only their needed part copied out, so every element sees the same arithmetic wherever
+    /// the range cuts.
+    @inlinable @inline(__always)
+    public static func run(_ batch: NoiseBatch, elements: Range<Int>, key: SIMD2<UInt32>) -> Bool {
+        let size = NoiseStreamV1.blockElements, step = Step.Blocks.blocksPerStep
+        let inBytes = batch.inputType.byteCount, outBytes = batch.outputType.byteCount
+        let input = batch.input.baseAddress!
+        let outputs = FusedOutputs(zt: batch.zt.baseAddress!, eps: batch.eps.baseAddress!, clean: batch.clean?.baseAddress)
+        var pass = Step()
+        return withUnsafeTemporaryAllocation(byteCount: 4 * size * 4, alignment: 64) { scratch in
+            let scratchInput = scratch.baseAddress!
+            let scratchOutputs = FusedOutputs(zt: scratchInput + 4 * size, eps: scratchInput + 8 * size,
+                                              clean: outputs.clean == nil ? nil : scratchInput + 12 * size)
+            var sampleIndex = elements.lowerBound / batch.elementsPerSample
+            while sampleIndex * batch.elementsPerSample < elements.upperBound {
+                let sampleStart = sampleIndex * batch.elementsPerSample
+                let lower = max(elements.lowerBound, sampleStart) - sampleStart
+                let upper = min(elements.upperBound, sampleStart + batch.elementsPerSample) - sampleStart
+                let blocks = Step.Blocks(key: key, noiseID: batch.noiseIDs[sampleIndex])
+                let blend = Step.blend(sigma: batch.sigmas[sampleIndex])
+                var block = lower / size
+                while block * size < upper {
+                    let blockStart = block * size
+                    let index = sampleStart &+ blockStart
+                    if blockStart >= lower && blockStart + step * size <= upper {
+                        pass.noise(blocks, block, count: step, blend, input: input, index, outputs: outputs, index)
+                        block += step
+                        continue
+                    }
+                    if blockStart >= lower && blockStart + size <= upper {
+                        pass.noise(blocks, block, count: 1, blend, input: input, index, outputs: outputs, index)
+                    } else {
+                        // A block only partly inside the range (or the sample): run it whole on a
+                        // zero-padded copy.
+                        let needed = max(lower, blockStart)..<min(upper, blockStart + size)
+                        let skip = needed.lowerBound - blockStart
+                        scratchInput.initializeMemory(as: UInt8.self, repeating: 0, count: size * inBytes)
+                        (scratchInput + skip * inBytes).copyMemory(
+                            from: input + (sampleStart + needed.lowerBound) * inBytes, byteCount: needed.count * inBytes)
+                        pass.noise(blocks, block, count: 1, blend, input: scratchInput, 0, outputs: scratchOutputs, 0)
+                        let outOffset = (sampleStart + needed.lowerBound) * outBytes, byteCount = needed.count * outBytes
+                        (outputs.zt + outOffset).copyMemory(from: scratchOutputs.zt + skip * outBytes, byteCount: byteCount)
+                        (outputs.eps + outOffset).copyMemory(from: scratchOutputs.eps + skip * outBytes, byteCount: byteCount)
+                        if let clean = outputs.clean, let scratchClean = scratchOutputs.clean {
+                            (clean + outOffset).copyMemory(from: scratchClean + skip * outBytes, byteCount: byteCount)
+                        }
+                    }
+                    block += 1
+                }
+                sampleIndex += 1
+            }
+            return pass.sawNonFinite
+        }
+    }
+}
+
+/// eps of one sample for elements [range) in f32, before any output rounding: the loop over
+/// blocks of `NoiseStream.fill`, written once for every implementation.
+@inlinable
+public func fillEps<Blocks: NoiseBlocks>(
+    _: Blocks.Type, key: SIMD2<UInt32>, noiseID: UInt64, elements: Range<Int>, into base: UnsafeMutablePointer<Float>
+) {
+    let blocks = Blocks(key: key, noiseID: noiseID)
+    let size = NoiseStreamV1.blockElements * Blocks.blocksPerStep
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { scratch in
+        var start = elements.lowerBound / size * size
+        while start < elements.upperBound {
+            blocks.storeEps(start / NoiseStreamV1.blockElements, into: UnsafeMutableRawPointer(scratch.baseAddress!))
+            // The blocks, clipped to the range.
+            let lower = max(start, elements.lowerBound), upper = min(start + size, elements.upperBound)
+            (base + (lower - elements.lowerBound)).update(from: scratch.baseAddress! + (lower - start), count: upper - lower)
+            start += size
+        }
+    }
+}
