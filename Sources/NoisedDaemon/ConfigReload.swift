@@ -2,11 +2,14 @@ import Configuration
 
 /// What a reload may change while the daemon runs, and what it may not.
 extension NoisedConfig {
-    /// Keys whose change needs a restart: the noise stream's identity and where state and metrics live.
-    static let restartOnlyKeys = ["seed", "instance", "state_dir", "metrics.listen", "security.curve"]
+    /// Keys whose change needs a restart: the noise stream's identity, where state and metrics
+    /// live, and the server's key pair (`security.curve` itself: turning CURVE on or off).
+    package static let restartOnlyKeys = [
+        "seed", "instance", "state_dir", "metrics.listen", "security.curve", "security.curve.secret_key_file",
+    ]
 
     /// The running values of the restart-only keys, kept across a reload.
-    mutating func keepRestartOnlyValues(from running: NoisedConfig) {
+    package mutating func keepRestartOnlyValues(from running: NoisedConfig) {
         seed = running.seed
         instance = running.instance
         stateDir = running.stateDir
@@ -23,7 +26,9 @@ extension NoisedConfig {
     var allEndpoints: [String] { [input.endpoint] + [input.ackedEndpoint, feedback.endpoint].compactMap(\.self) + [output.endpoint] }
 
     /// Dotted key paths (as in the YAML file) whose values differ, leaves first found per section.
-    func changedKeys(to new: NoisedConfig) -> [String] {
+    /// Optionals set on both sides are compared field by field, so a change inside one is named
+    /// by its own key.
+    package func changedKeys(to new: NoisedConfig) -> [String] {
         Self.differences(Mirror(reflecting: self), Mirror(reflecting: new), prefix: "")
     }
 
@@ -32,7 +37,11 @@ extension NoisedConfig {
         for (left, right) in zip(a.children, b.children) {
             guard let label = left.label else { continue }
             let key = prefix + snakeCase(label)
-            let l = Mirror(reflecting: left.value), r = Mirror(reflecting: right.value)
+            var l = Mirror(reflecting: left.value), r = Mirror(reflecting: right.value)
+            if l.displayStyle == .optional, r.displayStyle == .optional,
+               let someLeft = l.children.first, let someRight = r.children.first {
+                (l, r) = (Mirror(reflecting: someLeft.value), Mirror(reflecting: someRight.value))
+            }
             if l.displayStyle == .struct, r.displayStyle == .struct, !l.children.isEmpty, key != "schedule" {
                 keys += differences(l, r, prefix: key + ".")
             } else if String(reflecting: left.value) != String(reflecting: right.value) {
