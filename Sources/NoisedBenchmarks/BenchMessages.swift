@@ -94,6 +94,7 @@ package struct BenchMessages: Sendable {
 }
 
 /// One safetensors message's bytes and where its send stamp lives.
+// @unchecked: the bytes are written once in init; afterwards only the send stamp changes, by the one sender.
 package final class MessageTemplate: @unchecked Sendable {
     package let bytes: UnsafeMutableRawBufferPointer
     package let stampOffset: Int
@@ -119,7 +120,9 @@ package final class MessageTemplate: @unchecked Sendable {
 
 /// Copies of one template, each filled once and reused, so that a bench sender hands ZeroMQ a
 /// ready buffer per message (zero-copy, as the daemon does) instead of a fresh allocation.
+// @unchecked: the lists of buffers are behind Mutexes; each buffer has one owner at a time.
 final class PrefilledBuffers: @unchecked Sendable {
+    // @unchecked: an address handed from owner to owner, never used by two at once.
     struct Address: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
 
     let template: MessageTemplate

@@ -33,6 +33,7 @@ final class BenchThread<Value: Sendable>: Sendable {
 
 /// The two ends of a bench pipeline in this process: a producer PUSHing latent batches into the
 /// system under test (noised or the relay) and a consumer PULLing what comes out.
+// @unchecked: each socket is used by one thread (producer or consumer); shared counts are Atomic.
 final class BenchTraffic: @unchecked Sendable {
     /// What the consumer saw of one saturated run: arrival time and end-to-end latency per message.
     struct Arrivals: Sendable {
@@ -103,8 +104,8 @@ final class BenchTraffic: @unchecked Sendable {
                 let now = ProcessStats.monotonicNanoseconds()
                 lastArrival = now
                 arrivalCount.add(1, ordering: .relaxed)
-                let bytes = message.bytes
-                if let offset = SendStamp.offset(in: bytes), let sent = SendStamp.read(bytes, at: offset), sent <= now {
+                let stamp = message.withUnsafeBytes { bytes in SendStamp.offset(in: bytes).flatMap { SendStamp.read(bytes, at: $0) } }
+                if let sent = stamp, sent <= now {
                     arrivals.times.append(now)
                     arrivals.latencies.append(now - sent)
                 } else {
@@ -176,8 +177,8 @@ final class BenchTraffic: @unchecked Sendable {
             // Batches still in flight from the saturated phase carry older stamps: skip them.
             while true {
                 if let received = try consumer.receive() {
-                    let bytes = received.bytes
-                    if let offset = SendStamp.offset(in: bytes), SendStamp.read(bytes, at: offset) == sent { break }
+                    let stamp = received.withUnsafeBytes { bytes in SendStamp.offset(in: bytes).flatMap { SendStamp.read(bytes, at: $0) } }
+                    if stamp == sent { break }
                 } else if ProcessStats.monotonicNanoseconds() >= giveUp {
                     throw BenchError("the batch sent did not come out of the pipeline within 10 s")
                 }

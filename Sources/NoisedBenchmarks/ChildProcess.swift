@@ -29,6 +29,7 @@ package enum ChildProcess {
     }
 
     /// Written by the reader thread only, read after it finished.
+    // @unchecked: written by the reader thread only, and read after that thread is joined.
     private final class ErrorText: @unchecked Sendable {
         var value = Data()
     }

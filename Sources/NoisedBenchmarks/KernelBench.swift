@@ -209,6 +209,7 @@ public enum KernelBenchError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The batch memory of one bench case; z_0 holds a deterministic spread of finite values.
+// @unchecked: raw memory of one bench case; workers write disjoint ranges and are joined before it is read.
 private struct BenchBuffers: @unchecked Sendable {
     let input: UnsafeMutableRawPointer
     let zt: UnsafeMutableRawPointer

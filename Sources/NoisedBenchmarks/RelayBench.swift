@@ -52,9 +52,10 @@ public enum BenchRelay {
         while true {
             guard let batch = try pull.receive() else { continue }
             let address = buffers.take()
-            let input = batch.bytes
-            if let inputStamp = SendStamp.offset(in: input) {
-                (address.pointer + outputStamp).copyMemory(from: input.baseAddress! + inputStamp, byteCount: SendStamp.width)
+            batch.withUnsafeBytes { input in
+                if let inputStamp = SendStamp.offset(in: input) {
+                    (address.pointer + outputStamp).copyMemory(from: input.baseAddress! + inputStamp, byteCount: SendStamp.width)
+                }
             }
             let message = try ZMQOutgoingMessage(zeroCopy: address.pointer, count: buffers.template.count) {
                 buffers.recycle(address)

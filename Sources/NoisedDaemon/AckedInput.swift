@@ -9,9 +9,9 @@ extension Pipeline {
         // The identity the ROUTER prefixes, the ticket, the batch.
         guard let (frames, dropped) = try socket.receiveFrames(maxFrames: 3, dontWait: true) else { return false }
         beat()
-        let identity = Array(frames[0].bytes)
+        let identity = frames[0].array
         let ticketed = frames.count > 1 && frames[1].count == AckEnvelope.ticketBytes
-        let ticket = ticketed ? Array(frames[1].bytes) : []
+        let ticket = ticketed ? frames[1].array : []
         guard ticketed, frames.count == 3, dropped == 0 else {
             summary.received += 1
             metrics.batchesIn.increment()

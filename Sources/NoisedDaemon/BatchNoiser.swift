@@ -59,6 +59,7 @@ public struct NoisedMessage: Sendable {
 
 /// Turns one received message into one output message: validate the wire format, draw σ from the
 /// schedule, run the kernel across the workers into a pooled buffer. No sockets here.
+// @unchecked: used by the pipeline thread only; its workers see only the NoiseBatch of the running call.
 public final class BatchNoiser: @unchecked Sendable {
     public let stream: NoiseStream
     private let kernel: NoiseKernel
@@ -218,6 +219,7 @@ struct SigmaDraw {
 }
 
 /// One flag per kernel part; each part writes only its own slot, read after all parts joined.
+// @unchecked: each part writes only its own slot; the slots are read after all parts joined.
 private final class NonfiniteFlags: @unchecked Sendable {
     private let flags: UnsafeMutableBufferPointer<Bool>
     init(count: Int) { flags = .allocate(capacity: count); flags.initialize(repeating: false) }

@@ -8,6 +8,7 @@ import Synchronization
 /// threefold in throughput.
 public final class MessageBufferPool: Sendable {
     /// One buffer lent out by the pool. Give it back with `MessageBufferPool.recycle`.
+    // @unchecked: a pointer lent to one owner at a time, from `take` until `recycle`.
     public struct Buffer: @unchecked Sendable {
         public let pointer: UnsafeMutableRawPointer
         public let capacity: Int

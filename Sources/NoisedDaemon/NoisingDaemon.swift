@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import Synchronization
 
 /// The running service: the pipeline thread plus the services around it (reload on SIGHUP, the
 /// systemd watchdog and status, the metrics endpoint), run as one swift-service-lifecycle group.
@@ -26,13 +27,13 @@ public final class NoisingDaemon: Sendable {
         // health check reads the pipeline through a box filled in just below.
         let box = PipelineBox()
         metricsServer = try await config.metrics.listen.asyncMap { listen in
-            try await MetricsServer.bind(listen: listen, metrics: metrics) { box.pipeline?.healthProblem }
+            try await MetricsServer.bind(listen: listen, metrics: metrics) { box.pipeline.withLock { $0 }?.healthProblem }
         }
         pipeline = try Pipeline(
             config: config, logger: logger, metrics: metrics,
             metricsAddress: metricsServer.map { "\($0.localAddress.ipAddress ?? "?"):\($0.port)" },
             stallAfterBatches: environment["NOISED_TEST_STALL_AFTER_BATCHES"].flatMap(UInt64.init))
-        box.pipeline = pipeline
+        box.pipeline.withLock { [pipeline] in $0 = pipeline }
     }
 
     func run() async throws {
@@ -75,9 +76,9 @@ public final class NoisingDaemon: Sendable {
     }
 }
 
-/// Lets the health check find the pipeline, which is made after the metrics server.
-private final class PipelineBox: @unchecked Sendable {
-    var pipeline: Pipeline?
+/// Lets the health check, on NIO's threads, find the pipeline, which is made after the metrics server.
+private final class PipelineBox: Sendable {
+    let pipeline = Mutex<Pipeline?>(nil)
 }
 
 extension Optional {

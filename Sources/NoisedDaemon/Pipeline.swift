@@ -249,7 +249,9 @@ final class Pipeline: @unchecked Sendable {
         let seq = ids.state.seq
         let noised: NoisedMessage
         do {
-            noised = try noiser.noise(message.bytes, settings: settings, state: &ids.state)
+            noised = try message.withUnsafeBytes { bytes throws(ProtocolError) in
+                try noiser.noise(bytes, settings: settings, state: &ids.state)
+            }
         } catch {
             return .rejected(error)
         }
@@ -311,7 +313,7 @@ final class Pipeline: @unchecked Sendable {
             summary.reports += 1
             metrics.feedbackReports.increment()
             do {
-                let report = try FeedbackReport(message: message.bytes)
+                let report = try message.withUnsafeBytes { bytes throws(FeedbackError) in try FeedbackReport(message: bytes) }
                 ids.state.apply(report, settings: settings)
                 currentStep.store(settings.step(for: ids.state), ordering: .relaxed)
             } catch {

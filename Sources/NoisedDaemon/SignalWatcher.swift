@@ -6,6 +6,7 @@ import Glibc
 /// The signals are blocked in the calling thread first, so every thread started afterwards
 /// (ZeroMQ's I/O threads, the kernel workers) inherits the mask and only `sigwait` here sees them.
 /// Call `start` before creating any other thread.
+// @unchecked: immutable after init; the sigwait thread only reads the signal list and handler.
 public final class SignalWatcher: @unchecked Sendable {
     private let signals: [Int32]
     private let handler: @Sendable (Int32) -> Void

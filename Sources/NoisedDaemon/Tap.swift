@@ -79,21 +79,23 @@ public struct Tap {
                 continue
             }
             if start == nil { start = clock.now; lastReport = clock.now }
-            let batch: TapBatch
-            do { batch = try TapBatch(message.bytes) } catch {
-                total.failures += 1
-                print("invalid message: \(error)")
-                continue
-            }
-            if options.verify {
-                let problems = verifier.check(batch)
-                if !problems.isEmpty { total.failures += 1 }
-                for problem in problems { print("verify: seq \(batch.seq.map(String.init) ?? "?"): \(problem)") }
-            }
-            total.add(batch, bytes: message.count)
-            window.add(batch, bytes: message.count)
-            if let step = batch.step {
-                windowSteps = windowSteps.map { min($0.lowerBound, step)...max($0.upperBound, step) } ?? step...step
+            message.withUnsafeBytes { bytes in
+                let batch: TapBatch
+                do { batch = try TapBatch(bytes) } catch {
+                    total.failures += 1
+                    print("invalid message: \(error)")
+                    return
+                }
+                if options.verify {
+                    let problems = verifier.check(batch)
+                    if !problems.isEmpty { total.failures += 1 }
+                    for problem in problems { print("verify: seq \(batch.seq.map(String.init) ?? "?"): \(problem)") }
+                }
+                total.add(batch, bytes: bytes.count)
+                window.add(batch, bytes: bytes.count)
+                if let step = batch.step {
+                    windowSteps = windowSteps.map { min($0.lowerBound, step)...max($0.upperBound, step) } ?? step...step
+                }
             }
             if (clock.now - lastReport).seconds >= options.reportInterval { report(final: false) }
         }

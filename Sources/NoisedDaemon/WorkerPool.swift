@@ -7,6 +7,7 @@ import Darwin
 /// A fixed set of threads that run the parts of one job in parallel. The calling thread of `run`
 /// works too, so `workers` threads compute with `workers - 1` spawned; idle threads sleep on a
 /// condition variable.
+// @unchecked: the job and the threads' coordination live in PoolState, behind its mutex.
 public final class WorkerPool: @unchecked Sendable {
     public let workers: Int
     private let state: PoolState
@@ -60,6 +61,7 @@ public final class WorkerPool: @unchecked Sendable {
 }
 
 /// The job shared between the pool's threads; every field is guarded by `mutex`.
+// @unchecked: every mutable field is read and written with `mutex` held.
 private final class PoolState: @unchecked Sendable {
     private let mutex = PthreadMutex()
     private let jobAvailable = PthreadCondition()
@@ -137,25 +139,32 @@ private final class PoolState: @unchecked Sendable {
     }
 }
 
-private final class PthreadMutex: @unchecked Sendable {
-    let raw = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(raw, nil) }
-    deinit {
-        pthread_mutex_destroy(raw)
-        raw.deallocate()
-    }
-    func lock() { pthread_mutex_lock(raw) }
-    func unlock() { pthread_mutex_unlock(raw) }
+/// A failed pthread call means a corrupted or misused lock: nothing after it could be trusted.
+private func checked(_ result: Int32, _ call: StaticString) {
+    precondition(result == 0, "\(call) failed with error \(result)")
 }
 
-private final class PthreadCondition: @unchecked Sendable {
-    let raw = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    init() { pthread_cond_init(raw, nil) }
+// @unchecked: a pthread mutex is made to be shared between threads; the pointer never changes.
+private final class PthreadMutex: @unchecked Sendable {
+    let raw = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { checked(pthread_mutex_init(raw, nil), "pthread_mutex_init") }
     deinit {
-        pthread_cond_destroy(raw)
+        checked(pthread_mutex_destroy(raw), "pthread_mutex_destroy")
         raw.deallocate()
     }
-    func wait(_ mutex: PthreadMutex) { pthread_cond_wait(raw, mutex.raw) }
-    func signal() { pthread_cond_signal(raw) }
-    func broadcast() { pthread_cond_broadcast(raw) }
+    func lock() { checked(pthread_mutex_lock(raw), "pthread_mutex_lock") }
+    func unlock() { checked(pthread_mutex_unlock(raw), "pthread_mutex_unlock") }
+}
+
+// @unchecked: a pthread condition variable is made to be shared between threads; the pointer never changes.
+private final class PthreadCondition: @unchecked Sendable {
+    let raw = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    init() { checked(pthread_cond_init(raw, nil), "pthread_cond_init") }
+    deinit {
+        checked(pthread_cond_destroy(raw), "pthread_cond_destroy")
+        raw.deallocate()
+    }
+    func wait(_ mutex: PthreadMutex) { checked(pthread_cond_wait(raw, mutex.raw), "pthread_cond_wait") }
+    func signal() { checked(pthread_cond_signal(raw), "pthread_cond_signal") }
+    func broadcast() { checked(pthread_cond_broadcast(raw), "pthread_cond_broadcast") }
 }

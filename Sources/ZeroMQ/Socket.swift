@@ -19,6 +19,7 @@ public enum ZMQSocketType: Sendable {
 }
 
 /// One libzmq socket. Like libzmq sockets, it must be used from one thread at a time.
+// @unchecked: libzmq lets a socket move between threads (with a barrier) if one uses it at a time, as here.
 public final class ZMQSocket: @unchecked Sendable {
     var handle: UnsafeMutableRawPointer?
     public let type: ZMQSocketType
@@ -160,11 +161,11 @@ public final class ZMQSocket: @unchecked Sendable {
     /// expires before its first frame (or `dontWait` and nothing is queued).
     public func receiveMultipart(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
         guard let first = try receive(dontWait: dontWait) else { return nil }
-        var parts = [Array(first.bytes)]
+        var parts = [first.array]
         var more = first.hasMore
         // The remaining frames of a message arrive together with its first one.
         while more, let next = try receive() {
-            parts.append(Array(next.bytes))
+            parts.append(next.array)
             more = next.hasMore
         }
         return parts

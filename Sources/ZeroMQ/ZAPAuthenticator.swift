@@ -8,6 +8,7 @@ import Synchronization
 /// libzmq asks the handler bound at `inproc://zeromq.zap.01` of the socket's context during each
 /// handshake. Without a handler libzmq lets every CURVE client in, so start this before any
 /// CURVE server socket binds, and keep it until they are closed. It runs until `stop()`.
+// @unchecked: its socket is used only on its own thread; the shared state is Mutex and Atomic.
 public final class ZAPAuthenticator: @unchecked Sendable {
     public static let endpoint = "inproc://zeromq.zap.01"
 

@@ -108,7 +108,7 @@ final class CurveSocketTests: XCTestCase {
         let push = try curveServer(context, .push, at: "out")
         let pull = try curveClient(context, .pull, at: "out", keys: client)
         XCTAssertTrue(try push.send(copying: [7, 8, 9]))
-        XCTAssertEqual(try pull.receive().map { Array($0.bytes) }, [7, 8, 9])
+        XCTAssertEqual(try pull.receive().map { $0.array }, [7, 8, 9])
         push.close(); pull.close()
     }
 
@@ -162,7 +162,7 @@ final class CurveSocketTests: XCTestCase {
         try zap.updateAllowedKeys([client.publicKey])
         let push = try curveClient(context, .push, at: "in", keys: client)
         XCTAssertTrue(try push.send(copying: [42]))
-        XCTAssertEqual(try pull.receive().map { Array($0.bytes) }, [42])
+        XCTAssertEqual(try pull.receive().map { $0.array }, [42])
         XCTAssertThrowsError(try zap.updateAllowedKeys(["short"]))
         pull.close(); push.close()
     }

@@ -32,7 +32,7 @@ final class SocketTests: XCTestCase {
         let payload = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         XCTAssertTrue(try push.send(copying: payload))
         let message = try XCTUnwrap(try pull.receive())
-        XCTAssertEqual(Array(message.bytes), payload)
+        XCTAssertEqual(message.array, payload)
         XCTAssertFalse(message.hasMore)
         push.close(); pull.close()
     }
@@ -49,9 +49,9 @@ final class SocketTests: XCTestCase {
         let (frames, dropped) = try XCTUnwrap(try router.receiveFrames(maxFrames: 3))
         // The identity the ROUTER prefixed, then the first two frames the DEALER sent.
         XCTAssertEqual(frames.count, 3)
-        XCTAssertEqual(frames[1...].map { Array($0.bytes) }, [[1, 2], [3]])
+        XCTAssertEqual(frames[1...].map { $0.array }, [[1, 2], [3]])
         XCTAssertEqual(dropped, 2, "the frames beyond maxFrames are received and counted")
-        XCTAssertTrue(try router.send(parts: [Array(frames[0].bytes), [7, 7]]))
+        XCTAssertTrue(try router.send(parts: [frames[0].array, [7, 7]]))
         XCTAssertEqual(try XCTUnwrap(try dealer.receiveMultipart()), [[7, 7]])
         XCTAssertNil(try router.receiveFrames(maxFrames: 3, dontWait: true))
         dealer.close(); router.close()
@@ -67,7 +67,7 @@ final class SocketTests: XCTestCase {
         XCTAssertTrue(try push.send(ZMQOutgoingMessage(zeroCopy: buffer, count: count) { released.add(1, ordering: .relaxed) }))
         let message = try XCTUnwrap(try pull.receive())
         XCTAssertEqual(message.count, count)
-        XCTAssertTrue(message.bytes.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: count)))
+        XCTAssertTrue(message.withUnsafeBytes { $0.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: count)) })
         // Release happens on libzmq's I/O thread after the bytes left; wait a bounded time.
         for _ in 0..<500 where released.load(ordering: .relaxed) == 0 { usleep(2000) }
         XCTAssertEqual(released.load(ordering: .relaxed), 1)
@@ -93,7 +93,7 @@ final class SocketTests: XCTestCase {
         try pull.connect(endpoint("late"))
         try push.setTimeouts(send: 5000)
         XCTAssertTrue(try push.send(message!))
-        XCTAssertEqual(try XCTUnwrap(try pull.receive()).bytes.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: 64)), true)
+        XCTAssertEqual(try XCTUnwrap(try pull.receive()).withUnsafeBytes { $0.elementsEqual(UnsafeRawBufferPointer(start: buffer, count: 64)) }, true)
         message = nil
         for _ in 0..<500 where released.load(ordering: .relaxed) == 0 { usleep(2000) }
         XCTAssertEqual(released.load(ordering: .relaxed), 1)
@@ -157,7 +157,7 @@ final class SocketTests: XCTestCase {
             try pub.send(copying: [1, 2, 3])
             received = try sub.receive()
         }
-        XCTAssertEqual(received.map { Array($0.bytes) }, [1, 2, 3])
+        XCTAssertEqual(received.map { $0.array }, [1, 2, 3])
     }
 
     func testCurveIsAvailable() {
