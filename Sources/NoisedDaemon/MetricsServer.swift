@@ -6,7 +6,7 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// A `metrics.listen` value that is not `host:port`.
+/// A `metrics.listen` value that is not `host:port`, or an address that cannot be bound.
 public struct MetricsListenError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
