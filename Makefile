@@ -41,8 +41,11 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/noised
 	@# The unit's ExecStart points at the binary where this PREFIX puts it.
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	sed 's#^ExecStart=/usr/local/bin/noised#ExecStart=$(PREFIX)/bin/noised#' systemd/noised.service \
-	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/noised.service
+	@# The template noised@.service runs one daemon per /etc/noised/NAME.yaml.
+	for unit in noised.service noised@.service; do \
+	  sed 's#^ExecStart=/usr/local/bin/noised#ExecStart=$(PREFIX)/bin/noised#' systemd/$$unit \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$unit; \
+	done
 	@# An operator's config is never overwritten.
 	@if [ -e $(DESTDIR)/etc/noised/noised.yaml ]; then \
 	  echo "keeping existing $(DESTDIR)/etc/noised/noised.yaml"; \

@@ -21,6 +21,8 @@ public final class NoisedMetrics: Sendable {
     public let reloadFailures: CoreMetrics.Counter
     /// Writes of the state file (reservations and saves) that failed.
     public let stateWriteFailures: CoreMetrics.Counter
+    /// Metrics HTTP connections closed on accept because the connection cap was reached.
+    public let metricsConnectionsRefused: CoreMetrics.Counter
     /// The curriculum step of the last batch.
     public let step: Meter
     /// Output messages handed to ZeroMQ whose buffers have not come back yet.
@@ -76,6 +78,7 @@ public final class NoisedMetrics: Sendable {
         reloads = counter("reloads", "Configuration reloads applied (SIGHUP).")
         reloadFailures = counter("reload_failures", "Configuration reloads refused; the running configuration was kept.")
         stateWriteFailures = counter("state_write_failures", "Writes of state_dir/state.json that failed; while noise ids cannot be reserved no batch is taken.")
+        metricsConnectionsRefused = counter("metrics_connections_refused", "Connections to the metrics listener closed at once because it had its maximum open.")
         let stepDescriptor = Self.descriptor("step", unit: "", "Curriculum step of the last batch.")
         step = Meter(label: stepDescriptor.name, dimensions: [], handler: registry.makeGauge(descriptor: stepDescriptor), factory: factory)
         let queueLabels = [("queue", "pending_output")]

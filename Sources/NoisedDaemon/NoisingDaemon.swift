@@ -27,7 +27,8 @@ public final class NoisingDaemon: Sendable {
         // health check reads the pipeline through a box filled in just below.
         let box = PipelineBox()
         metricsServer = try await config.metrics.listen.asyncMap { listen in
-            try await MetricsServer.bind(listen: listen, metrics: metrics) { box.pipeline.withLock { $0 }?.healthProblem }
+            try await MetricsServer.bind(listen: listen, metrics: metrics, health: { box.pipeline.withLock { $0 }?.healthProblem },
+                                         limits: .standard(descriptorLimit: DescriptorLimit.current().soft))
         }
         pipeline = try Pipeline(
             config: config, logger: logger, metrics: metrics,

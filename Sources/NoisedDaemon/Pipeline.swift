@@ -158,7 +158,7 @@ final class Pipeline: @unchecked Sendable {
             "output": "\(config.output.endpoint)",
             "feedback": "\(config.feedback.endpoint ?? "none")", "metrics": "\(metricsAddress ?? "none")",
             "curve": "\(authenticator != nil)", "workers": "\(config.workers)",
-            "kernel": "\(NoiseKernel.Implementation.best)",
+            "kernel": "\(NoiseKernel.Implementation.best)", "descriptors": "\(DescriptorLimit.current().soft)",
             "step": "\(step)", "seq": "\(state.seq)", "samples": "\(state.samples)",
         ])
         var lastSave = ContinuousClock.now

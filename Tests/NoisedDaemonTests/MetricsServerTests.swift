@@ -15,10 +15,10 @@ private struct HTTPResponse {
 
 private enum TestHTTPError: Error { case connect(Int32), malformed(String) }
 
-private func fetch(port: Int, method: String = "GET", path: String) throws -> HTTPResponse {
+/// A TCP connection to 127.0.0.1:port whose reads give up after `timeoutSeconds`.
+private func connectTo(port: Int, timeoutSeconds: Int = 5) throws -> Int32 {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -27,7 +27,37 @@ private func fetch(port: Int, method: String = "GET", path: String) throws -> HT
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw TestHTTPError.connect(errno) }
+    guard connected == 0 else {
+        let error = errno
+        close(descriptor)
+        throw TestHTTPError.connect(error)
+    }
+    return descriptor
+}
+
+/// What a read on an idle connection ends with: the peer closed it, or nothing came in time.
+private enum ReadOutcome: Equatable { case closed, timedOut, data }
+
+private func awaitClose(_ descriptor: Int32) -> ReadOutcome {
+    var byte: UInt8 = 0
+    let count = recv(descriptor, &byte, 1, 0)
+    if count == 0 || (count < 0 && errno == ECONNRESET) { return .closed }
+    return count < 0 ? .timedOut : .data
+}
+
+/// Polls `condition` every 10 ms for at most `seconds`.
+private func eventually(within seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+private func fetch(port: Int, method: String = "GET", path: String) throws -> HTTPResponse {
+    let descriptor = try connectTo(port: port)
+    defer { close(descriptor) }
     let request = Array("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     var received: [UInt8] = []
@@ -81,8 +111,9 @@ private struct Exposition {
 
 final class MetricsServerTests: XCTestCase {
     private func withServer(metrics: NoisedMetrics, health: @escaping MetricsServer.HealthCheck = { nil },
+                            limits: MetricsConnectionLimits = .standard,
                             _ body: (MetricsServer) throws -> Void) async throws {
-        let server = try await MetricsServer.bind(listen: "127.0.0.1:0", metrics: metrics, health: health)
+        let server = try await MetricsServer.bind(listen: "127.0.0.1:0", metrics: metrics, health: health, limits: limits)
         XCTAssertGreaterThan(server.port, 0)
         let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
         let running = Task { try await group.run() }
@@ -172,6 +203,60 @@ final class MetricsServerTests: XCTestCase {
             XCTAssertEqual(post.status, 405)
             XCTAssertEqual(post.headers["allow"], "GET")
         }
+    }
+
+    func testConnectionsBeyondTheCapAreClosedAtOnceAndTheRestServe() async throws {
+        let metrics = NoisedMetrics()
+        try await withServer(metrics: metrics, limits: MetricsConnectionLimits(maxConnections: 3, idleTimeout: .seconds(60))) { server in
+            var idle: [Int32] = []
+            defer { idle.forEach { close($0) } }
+            for _ in 0..<3 { idle.append(try connectTo(port: server.port)) }
+            XCTAssertTrue(eventually { server.openConnections == 3 }, "open: \(server.openConnections)")
+            // The cap is reached: the next connection is accepted and closed without an answer.
+            let over = try connectTo(port: server.port)
+            defer { close(over) }
+            XCTAssertEqual(awaitClose(over), .closed)
+            XCTAssertThrowsError(try fetch(port: server.port, path: "/healthz"))
+            XCTAssertTrue(metrics.render().contains("noised_metrics_connections_refused_total 2"), metrics.render())
+            // A place freed is a place taken again.
+            close(idle.removeLast())
+            XCTAssertTrue(eventually { server.openConnections == 2 }, "open: \(server.openConnections)")
+            XCTAssertEqual(try fetch(port: server.port, path: "/healthz").status, 200)
+            XCTAssertTrue(eventually { server.openConnections == 2 }, "open: \(server.openConnections)")
+        }
+    }
+
+    func testIdleConnectionsAreClosedAfterTheTimeout() async throws {
+        try await withServer(metrics: NoisedMetrics(), limits: MetricsConnectionLimits(maxConnections: 8, idleTimeout: .milliseconds(200))) { server in
+            let silent = try connectTo(port: server.port, timeoutSeconds: 10)
+            defer { close(silent) }
+            XCTAssertEqual(awaitClose(silent), .closed)
+            XCTAssertTrue(eventually { server.openConnections == 0 }, "open: \(server.openConnections)")
+            // A connection in use is answered as before.
+            XCTAssertEqual(try fetch(port: server.port, path: "/metrics").status, 200)
+        }
+    }
+
+    func testTheCapIsASixteenthOfTheDescriptorLimitAtMost() {
+        XCTAssertEqual(MetricsConnectionLimits.standard.maxConnections, 64)
+        XCTAssertEqual(MetricsConnectionLimits.standard(descriptorLimit: 65536).maxConnections, 64)
+        XCTAssertEqual(MetricsConnectionLimits.standard(descriptorLimit: 1024).maxConnections, 64)
+        XCTAssertEqual(MetricsConnectionLimits.standard(descriptorLimit: 256).maxConnections, 16)
+        XCTAssertEqual(MetricsConnectionLimits.standard(descriptorLimit: 8).maxConnections, 1)
+        XCTAssertEqual(MetricsConnectionLimits.standard(descriptorLimit: Int.max).maxConnections, 64)
+    }
+
+    func testABindFailureNamesTheKeyAndTheAddress() async throws {
+        let first = try await MetricsServer.bind(listen: "127.0.0.1:0", metrics: NoisedMetrics(), health: { nil })
+        let listen = "127.0.0.1:\(first.port)"
+        do {
+            let second = try await MetricsServer.bind(listen: listen, metrics: NoisedMetrics(), health: { nil })
+            try await second.close()
+            XCTFail("bound \(listen) twice")
+        } catch {
+            XCTAssertEqual("\(error)", "metrics.listen \(listen): cannot bind: Address already in use")
+        }
+        try await first.close()
     }
 
     func testFreshRegistriesDoNotShareCounts() {

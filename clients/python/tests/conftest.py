@@ -17,12 +17,14 @@ def noised_bin() -> Path:
 
 @pytest.fixture
 def daemon(tmp_path, noised_bin):
-    """Factory: `daemon(overrides, name=...)` writes a config into tmp_path/name, starts the binary,
-    and returns it once it logged msg=ready. Daemons still running at teardown are killed."""
+    """Factory: `daemon(overrides, name=..., env=..., nofile=(soft, hard))` writes a config into
+    tmp_path/name, starts the binary (under that descriptor limit, if given), and returns it once it
+    logged msg=ready. Daemons still running at teardown are killed."""
     started: list[Daemon] = []
 
-    def start(overrides: dict | None = None, *, name: str = "daemon", env: dict | None = None) -> Daemon:
-        instance = Daemon(noised_bin, tmp_path / name, overrides, env)
+    def start(overrides: dict | None = None, *, name: str = "daemon", env: dict | None = None,
+              nofile: tuple[int, int] | None = None) -> Daemon:
+        instance = Daemon(noised_bin, tmp_path / name, overrides, env, nofile)
         started.append(instance)
         return instance.start()
 

@@ -9,6 +9,7 @@ import copy
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -120,10 +121,12 @@ class StopResult:
 class Daemon:
     """One `noised run --config FILE` process; `start()` again after `stop()` restarts it."""
 
-    def __init__(self, binary: Path, workdir: Path, overrides: dict | None = None, env: dict | None = None):
+    def __init__(self, binary: Path, workdir: Path, overrides: dict | None = None, env: dict | None = None,
+                 nofile: tuple[int, int] | None = None):
         self.binary = binary
         self.workdir = workdir
         self.env = env or {}
+        self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE the daemon starts with; None: this process's
         workdir.mkdir(parents=True, exist_ok=True)
         self._sockets = socket_dir(workdir)
         self.config = merge(default_config(workdir, self._sockets), overrides or {})
@@ -157,12 +160,16 @@ class Daemon:
         self._process = subprocess.Popen(
             [str(self.binary), "run", "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env}, preexec_fn=self._limit_descriptors if self.nofile else None,
         )
         self._reader = threading.Thread(target=self._read_stderr, args=(self._process,), daemon=True)
         self._reader.start()
         self.wait_for_log(lambda fields: fields.get("msg") == "ready", READY_TIMEOUT_S, "msg=ready")
         return self
+
+    def _limit_descriptors(self) -> None:
+        # In the child between fork and exec: only the limit changes, as under systemd's LimitNOFILE.
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
 
     def _read_stderr(self, process: subprocess.Popen) -> None:
         for line in process.stderr:

@@ -306,11 +306,13 @@ def test_refused_handshakes_are_logged_at_most_once_a_second(daemon, noised_bin,
     assert noised.stop().returncode == 0
 
 
-def test_the_unit_passes_verify_and_the_security_score(noised_bin):
+def test_the_units_pass_verify_and_the_security_score(noised_bin):
     result = subprocess.run(["bash", str(REPO / "scripts" / "check-unit.sh"), str(noised_bin)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "exposure" in result.stdout
+    for unit in ("noised.service", "noised@.service"):  # the plain unit and the template
+        assert f"check-unit: {unit}: verify ok" in result.stdout, result.stdout
+        assert f"check-unit: {unit}: security exposure" in result.stdout, result.stdout
 
 
 def test_under_journald_lines_carry_syslog_priorities(noised_bin, tmp_path):
