@@ -41,6 +41,8 @@ let package = Package(
     targets: [
         // The C surface of libzmq, and the one Swift module that talks to it.
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        // glibc's <malloc.h>, for the daemon's allocator policy.
+        .systemLibrary(name: "CMalloc"),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
 
         // Pure computation: no sockets, threads or files.
@@ -60,6 +62,7 @@ let package = Package(
             name: "NoisedDaemon",
             dependencies: [
                 "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "NoiseKernelCore", "Schedule", "Configuration",
+                "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,9 +3,8 @@ import Synchronization
 /// Reusable output message buffers.
 ///
 /// Every output message is written straight into one of these and handed to ZeroMQ without a
-/// copy; ZeroMQ's I/O thread gives it back when the bytes are on the wire. Reuse matters: at
-/// 32 MiB and beyond glibc serves each allocation with fresh, zeroed pages, which costs about
-/// threefold in throughput.
+/// copy; ZeroMQ's I/O thread gives it back when the bytes are on the wire. Reuse matters: glibc
+/// serves each large allocation with fresh pages the kernel must zero.
 public final class MessageBufferPool: Sendable {
     /// One buffer lent out by the pool. Give it back with `MessageBufferPool.recycle`.
     // @unchecked: a pointer lent to one owner at a time, from `take` until `recycle`.
