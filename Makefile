@@ -7,7 +7,7 @@ BIN        := .build/release/noised
 PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml
 PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML
 
-.PHONY: all deps build test test-swift test-python demo bench install clean
+.PHONY: all deps build test test-swift test-python demo bench fuzz install clean
 
 all: build
 
@@ -36,6 +36,13 @@ demo: build
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
+
+# libFuzzer on the safetensors reader, input validation with the output plan, the feedback parser and
+# the config decoder (σ sampled from each accepted config), FUZZ_SECONDS each (docs/operations.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh build
+	scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/noised

@@ -36,8 +36,12 @@ public struct NoisedConfig: Sendable, Equatable {
 
     /// Parses a configuration document; an empty document (or only comments) gives all defaults.
     public static func parse(yaml: String) throws(ConfigError) -> NoisedConfig {
+        guard yaml.utf8.count <= DecodingLimits.maxBytes else {
+            throw ConfigError(keyPath: "", message: "larger than the \(DecodingLimits.maxBytes / (1 << 20)) MiB limit for a config")
+        }
         do {
             guard let node = try Yams.compose(yaml: yaml) else { return NoisedConfig() }
+            try NodeBudget.check(node)
             return try YAMLDecoder().decode(NoisedConfig.self, from: node)
         } catch let error as YamlError {
             throw ConfigError(keyPath: "", message: "invalid YAML: \(error)")
@@ -50,7 +54,21 @@ public struct NoisedConfig: Sendable, Equatable {
     public static func load(path: String = defaultPath) throws(ConfigError) -> NoisedConfig {
         let yaml: String
         do {
-            yaml = try String(contentsOfFile: path, encoding: .utf8)
+            // One byte past the limit is enough to refuse a larger file without reading it all.
+            guard let file = FileHandle(forReadingAtPath: path) else {
+                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+            }
+            defer { try? file.close() }
+            let data = try file.read(upToCount: DecodingLimits.maxBytes + 1) ?? Data()
+            guard data.count <= DecodingLimits.maxBytes else {
+                throw ConfigError(keyPath: "", message: "\(path): larger than the \(DecodingLimits.maxBytes / (1 << 20)) MiB limit for a config")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw CocoaError(.fileReadInapplicableStringEncoding, userInfo: [NSFilePathErrorKey: path])
+            }
+            yaml = text
+        } catch let error as ConfigError {
+            throw error
         } catch {
             throw ConfigError(keyPath: "", message: "cannot read \(path): \(error.localizedDescription)")
         }

@@ -159,7 +159,17 @@ private func decodeDistribution(
         let values = try required("sigmas", [Double].self)
         distribution = .discrete(values: values, weights: try keys.value("weights", default: Array(repeating: 1, count: values.count)))
     case "mixture":
+        // Checked before the components are decoded, so a deep nest stops at its first level too many.
+        let level = decoder.codingPath.filter { $0.stringValue == "components" }.count + 1
+        guard level <= DecodingLimits.maxMixtureDepth else {
+            throw keys.issue("components", "mixtures nest at most \(DecodingLimits.maxMixtureDepth) deep")
+        }
         distribution = .mixture(try required("components", [ComponentEntry].self).map(\.component))
+        let count = distribution.componentCount
+        guard count <= DecodingLimits.maxComponents else {
+            throw keys.issue("components", "\(count) components (nested mixtures counted by their own), "
+                                 + "more than \(DecodingLimits.maxComponents)")
+        }
     default:
         distribution = .uniform
     }

@@ -123,6 +123,7 @@ public final class BatchNoiser: @unchecked Sendable {
         }
         let draw = SigmaDraw(settings: settings, state: state, step: step, latentShape: input.latents.shape)
         let (sigmas, weights) = draw.sigmas(noiseIDs.map { stream.sigmaUniforms(noiseID: $0) })
+        try Self.checkDrawn(sigmas: sigmas, weights: weights)
 
         let buffer = buffers.take(byteCount: plan.byteCount)
         let out = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: plan.byteCount)
@@ -156,6 +157,18 @@ public final class BatchNoiser: @unchecked Sendable {
         state.seq &+= 1
         return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
                              sigmas: sigmas, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
+    }
+
+    /// A σ outside [0, 1] or a non-finite weight would make every z_t of its sample garbage: the
+    /// batch is refused rather than sent. The schedule keeps σ finite by construction; this is the
+    /// last line should a schedule ever fail to.
+    public static func checkDrawn(sigmas: [Float], weights: [Float]?) throws(ProtocolError) {
+        if let b = sigmas.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
+            throw ProtocolError(.nonfiniteSigma, "sample \(b) drew sigma \(sigmas[b]), outside [0, 1]")
+        }
+        if let weights, let b = weights.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+            throw ProtocolError(.nonfiniteSigma, "sample \(b) drew weight \(weights[b]), not finite and >= 0")
+        }
     }
 
     /// Below this many elements per part (about a quarter of a millisecond of kernel time), waking

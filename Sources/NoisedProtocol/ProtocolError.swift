@@ -19,6 +19,9 @@ public enum RejectReason: String, Sendable, CaseIterable {
     case messageTooLarge = "message_too_large"
     /// Detected by the noising kernel (a NaN or infinity in the latents).
     case nonfinite
+    /// Detected by the daemon after drawing σ: a σ outside [0, 1] (NaN included) or a weight
+    /// that is not finite.
+    case nonfiniteSigma = "nonfinite_sigma"
     /// An acknowledged-input request that is not `[8-byte ticket, batch]`.
     case badEnvelope = "bad_envelope"
     /// Detected by the daemon: default noise ids for the batch would pass 2^48 and repeat.

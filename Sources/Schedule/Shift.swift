@@ -9,7 +9,14 @@ import Darwin
 /// A keyframe's timestep shift x -> s·x / (1 + (s - 1)·x), applied to x before the
 /// [sigma_min, sigma_max] mapping; s > 1 moves samples towards noise (SD3, Flux).
 public enum Shift: Sendable, Equatable {
-    /// A fixed s > 0.
+    /// Every shift has |log s| <= this, fixed or computed: the shifted CDF, density and quantile
+    /// then stay finite for every x in [0, 1] (an unbounded exp(mu) overflows to s = inf and gives
+    /// NaN), and no useful schedule needs more (s = e^10 puts almost all mass at sigma = 1).
+    public static let maxLogShift = 10.0
+    /// The fixed shifts allowed: e^-maxLogShift...e^maxLogShift.
+    public static let range = exp(-maxLogShift)...exp(maxLogShift)
+
+    /// A fixed s in `range`.
     case fixed(Double)
     /// Flux's resolution-dependent shift: s = exp(mu), mu linear in the latent's token count.
     case sequenceLength(SequenceLengthShift)
@@ -23,10 +30,15 @@ public enum Shift: Sendable, Equatable {
         }
     }
 
+    /// `range` as error messages show it.
+    static let rangeText = "e^-\(maxLogShift)...e^\(maxLogShift) (\(range.lowerBound)...\(range.upperBound))"
+
     func check() throws(InvalidParameter) {
         switch self {
         case let .fixed(s):
-            guard s.isFinite, s > 0 else { throw InvalidParameter(parameter: "shift", message: "must be > 0 and finite, got \(s)") }
+            guard Self.range.contains(s) else {
+                throw InvalidParameter(parameter: "shift", message: "must be in \(Self.rangeText), got \(s)")
+            }
         case let .sequenceLength(auto):
             try auto.check()
         }
@@ -34,7 +46,8 @@ public enum Shift: Sendable, Equatable {
 }
 
 /// diffusers' `calculate_shift`: mu = base_shift + (max_shift - base_shift)·(L - base_seq_len) /
-/// (max_seq_len - base_seq_len), extrapolated outside the two points; s = exp(mu). The token count
+/// (max_seq_len - base_seq_len), extrapolated outside the two points, then clamped to
+/// ±Shift.maxLogShift so that s = exp(mu) stays finite for any token count. The token count
 /// L is the product of the latent's spatial dims divided by the product of the patch, with the patch
 /// aligned to the trailing dims (so [1, 2, 2] serves [B, C, T, H, W] videos and [B, C, H, W] images).
 public struct SequenceLengthShift: Sendable, Equatable {
@@ -68,12 +81,20 @@ public struct SequenceLengthShift: Sendable, Equatable {
     public func value(latentShape: [Int]?) -> Double {
         let length = latentShape.map(sequenceLength) ?? baseSequenceLength
         let slope = (maxShift - baseShift) / (maxSequenceLength - baseSequenceLength)
-        return exp(baseShift + slope * (length - baseSequenceLength))
+        let mu = baseShift + slope * (length - baseSequenceLength)
+        // NaN only from 0 * inf (equal shifts, an infinite token count): mu is then base_shift.
+        let bound = Shift.maxLogShift
+        return exp(mu.isNaN ? baseShift : Swift.min(Swift.max(mu, -bound), bound))
     }
 
     func check() throws(InvalidParameter) {
-        guard baseShift.isFinite else { throw InvalidParameter(parameter: "shift.base_shift", message: "must be finite, got \(baseShift)") }
-        guard maxShift.isFinite else { throw InvalidParameter(parameter: "shift.max_shift", message: "must be finite, got \(maxShift)") }
+        let muRange = -Shift.maxLogShift...Shift.maxLogShift
+        guard muRange.contains(baseShift) else {
+            throw InvalidParameter(parameter: "shift.base_shift", message: "must be in \(muRange), got \(baseShift)")
+        }
+        guard muRange.contains(maxShift) else {
+            throw InvalidParameter(parameter: "shift.max_shift", message: "must be in \(muRange), got \(maxShift)")
+        }
         guard baseSequenceLength.isFinite, baseSequenceLength >= 1 else {
             throw InvalidParameter(parameter: "shift.base_seq_len", message: "must be >= 1, got \(baseSequenceLength)")
         }
@@ -88,10 +109,11 @@ public struct SequenceLengthShift: Sendable, Equatable {
     }
 }
 
-/// x -> s·x / (1 + (s - 1)·x): increasing, fixing 0 and 1.
+/// x -> s·x / (1 + (s - 1)·x): increasing, fixing 0 and 1 (exactly: the formula can round
+/// 1 to one ulp beside it). With s in Shift.range neither product nor quotient can overflow.
 @inline(__always)
 func shifted(_ x: Double, by s: Double) -> Double {
-    s * x / (1 + (s - 1) * x)
+    x >= 1 ? 1 : s * x / (1 + (s - 1) * x)
 }
 
 /// The inverse of `shifted`: y -> y / (s - (s - 1)·y).

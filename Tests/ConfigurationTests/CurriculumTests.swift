@@ -72,7 +72,13 @@ final class CurriculumTests: XCTestCase {
     }
 
     func testBadShifts() {
-        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: 0}"), "schedule.curriculum[0].shift", "must be > 0")
+        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: 0}"), "schedule.curriculum[0].shift", "must be in e^-10.0...e^10.0")
+        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: 30000}"), "schedule.curriculum[0].shift", "got 30000.0")
+        // base_shift 555 made s = e^555 and sigma NaN at u = 1.
+        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, base_shift: 555}}"),
+                       "schedule.curriculum[0].shift.base_shift", "must be in -10.0...10.0, got 555.0")
+        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, max_shift: -10.5}}"),
+                       "schedule.curriculum[0].shift.max_shift", "must be in -10.0...10.0, got -10.5")
         assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: big}"), "schedule.curriculum[0].shift",
                        "expected a number or a mapping")
         assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: {base_shift: 1}}"), "schedule.curriculum[0].shift.auto",

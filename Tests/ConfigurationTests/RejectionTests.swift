@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Configuration
 
@@ -97,5 +98,68 @@ final class RejectionTests: XCTestCase {
                        "schedule.curriculum[0].mean", "unknown key (expected one of: at_step, shift, distribution)")
         assertRejected("schedule:\n  curriculum:\n    - {at_step: 0, distribution: logit_normal, scale: 2}",
                        "schedule.curriculum[0].scale", "unknown key (expected one of: at_step, shift, distribution, mean, std)")
+    }
+
+    /// Mixtures nested through anchors: 835 bytes standing for 10^7 leaf components, which
+    /// check-config once decoded for minutes. Refused while the aliases are being counted.
+    func testNestedMixtureAliasBombIsRefused() {
+        var yaml = """
+            schedule:
+              curriculum:
+                - at_step: 0
+                  distribution: mixture
+                  components:
+                    - &a0 {distribution: uniform}
+
+            """
+        for level in 1...7 {
+            let anchor = level < 7 ? "&a\(level) " : ""
+            yaml += "        - \(anchor){distribution: mixture, components: ["
+                + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]}\n"
+        }
+        XCTAssertLessThan(yaml.utf8.count, 1000)
+        assertRejected(yaml, "schedule.curriculum[0].components[5].components[1].components[7].components[0].components[0].components[6].distribution",
+                       "expands to more than 100000 YAML nodes")
+    }
+
+    func testPlainAliasBombIsRefused() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            yaml += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        assertRejected(yaml, "a4[7][8][8][8][4]", "expands to more than 100000 YAML nodes")
+    }
+
+    func testNestingAndComponentsAreBounded() {
+        assertRejected(String(repeating: "[", count: 40) + String(repeating: "]", count: 40),
+                       String(repeating: "[0]", count: 32), "nested deeper than 32 levels")
+        // Nine mixtures deep, written out: the ninth level is refused.
+        var nest = "{distribution: uniform}"
+        for _ in 1...9 { nest = "{distribution: mixture, components: [\(nest)]}" }
+        let keyframe = "schedule: {curriculum: [{at_step: 0, " + nest.dropFirst().dropLast() + "}]}"
+        assertRejected(keyframe, "schedule.curriculum[0]" + String(repeating: ".components[0]", count: 8) + ".components",
+                       "mixtures nest at most 8 deep")
+        let wide = (0..<65).map { _ in "{distribution: uniform}" }.joined(separator: ", ")
+        assertRejected("schedule: {curriculum: [{at_step: 0, distribution: mixture, components: [\(wide)]}]}",
+                       "schedule.curriculum[0].components", "65 components")
+        let nested = "{distribution: mixture, components: [" + (0..<33).map { _ in "{distribution: uniform}" }.joined(separator: ", ") + "]}"
+        assertRejected("schedule: {curriculum: [{at_step: 0, distribution: mixture, components: [\(nested), \(nested)]}]}",
+                       "schedule.curriculum[0].components", "66 components (nested mixtures counted by their own)")
+        let sixtyFour = (0..<64).map { _ in "{distribution: uniform}" }.joined(separator: ", ")
+        XCTAssertNoThrow(try NoisedConfig.parse(yaml: "schedule: {curriculum: [{at_step: 0, distribution: mixture, components: [\(sixtyFour)]}]}"))
+    }
+
+    func testLargeFilesAreRefused() throws {
+        let large = "# " + String(repeating: "x", count: 1 << 20) + "\n"
+        XCTAssertThrowsError(try NoisedConfig.parse(yaml: large)) { error in
+            XCTAssertEqual("\(error)", "larger than the 1 MiB limit for a config")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("noised-large-\(getpid()).yaml").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(large.utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try NoisedConfig.load(path: path)) { error in
+            XCTAssertEqual("\(error)", "\(path): larger than the 1 MiB limit for a config")
+        }
+        XCTAssertNoThrow(try NoisedConfig.parse(yaml: "# " + String(repeating: "x", count: (1 << 20) - 3) + "\n"))
     }
 }

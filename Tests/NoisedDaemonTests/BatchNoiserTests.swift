@@ -172,4 +172,20 @@ final class BatchNoiserTests: XCTestCase {
             XCTAssertTrue(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
         }
     }
+
+    func testSigmaOutsideTheUnitIntervalOrANonfiniteWeightRejectsTheBatch() {
+        func reason(_ sigmas: [Float], _ weights: [Float]? = nil) -> String? {
+            do {
+                try BatchNoiser.checkDrawn(sigmas: sigmas, weights: weights)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertNil(reason([0, 0.5, 1], [0, 1, 7.5]))
+        XCTAssertEqual(reason([0.5, .nan]), "nonfinite_sigma: sample 1 drew sigma nan, outside [0, 1]")
+        XCTAssertEqual(reason([1.0000001]), "nonfinite_sigma: sample 0 drew sigma 1.0000001, outside [0, 1]")
+        XCTAssertEqual(reason([-0.25]), "nonfinite_sigma: sample 0 drew sigma -0.25, outside [0, 1]")
+        XCTAssertEqual(reason([0.5, 0.5], [1, .infinity]), "nonfinite_sigma: sample 1 drew weight inf, not finite and >= 0")
+    }
 }

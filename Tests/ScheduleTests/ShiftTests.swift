@@ -47,6 +47,29 @@ final class ShiftTests: XCTestCase {
         XCTAssertEqual(flux.value(latentShape: nil), exp(0.5), accuracy: 1e-15)
     }
 
+    /// exp(mu) overflowed past about 4.2 M tokens (and underflowed below), making sigma NaN: mu is
+    /// clamped to ±maxLogShift, and sigma stays finite at every u including 0 and 1.
+    func testSequenceLengthShiftStaysFiniteForAnyTokenCount() throws {
+        let flux = SequenceLengthShift()
+        let bound = Shift.maxLogShift
+        XCTAssertEqual(flux.value(latentShape: [1, 1, 16, 1024, 1024]), exp(bound))
+        XCTAssertEqual(flux.value(latentShape: [1, 1, Int(Int32.max), 1 << 16, 1 << 16]), exp(bound))
+        XCTAssertEqual(SequenceLengthShift(baseShift: 1, maxShift: -1).value(latentShape: [1, 1, 1 << 20, 1 << 20]), exp(-bound))
+        XCTAssertEqual(SequenceLengthShift(baseShift: 1, maxShift: 1).value(latentShape: [1, 1, Int.max, Int.max, Int.max]), exp(1))
+        for shape in [[1, 1, 16, 1024, 1024], [1, 16, 0, 0], [1, 1, 1 << 20, 1 << 20]] {
+            for maxShift in [-10.0, 10] {
+                let schedule = try schedule([Keyframe(atStep: 0, distribution: .logitNormal(mean: 0, std: 1),
+                                                      shift: .sequenceLength(SequenceLengthShift(maxShift: maxShift)))])
+                for u in [0, 1e-300, 1e-9, 0.5, 1 - 1e-16, 1] {
+                    let sigma = schedule.sigma(uniform: u, step: 0, latentShape: shape)
+                    XCTAssertTrue(sigma.isFinite && sigma >= 0 && sigma <= 1, "σ = \(sigma) at u = \(u), \(shape)")
+                }
+                XCTAssertEqual(schedule.sigma(uniform: 0, step: 0, latentShape: shape), 0)
+                XCTAssertEqual(schedule.sigma(uniform: 1, step: 0, latentShape: shape), 1)
+            }
+        }
+    }
+
     func testScheduleUsesTheLatentShape() throws {
         let schedule = try schedule([Keyframe(atStep: 0, distribution: .uniform, shift: .sequenceLength(SequenceLengthShift()))])
         XCTAssertTrue(schedule.usesLatentShape)
@@ -78,10 +101,15 @@ final class ShiftTests: XCTestCase {
                 return "\(error)"
             }
         }
-        XCTAssertEqual(problem(.fixed(0)), "curriculum[1].shift: must be > 0 and finite, got 0.0")
-        XCTAssertEqual(problem(.fixed(.infinity)), "curriculum[1].shift: must be > 0 and finite, got inf")
+        let range = "e^-10.0...e^10.0 (4.5399929762484854e-05...22026.465794806718)"
+        XCTAssertEqual(problem(.fixed(0)), "curriculum[1].shift: must be in \(range), got 0.0")
+        XCTAssertEqual(problem(.fixed(.infinity)), "curriculum[1].shift: must be in \(range), got inf")
+        XCTAssertEqual(problem(.fixed(.nan)), "curriculum[1].shift: must be in \(range), got nan")
+        XCTAssertNil(problem(.fixed(Shift.range.upperBound)))
         XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(maxShift: .nan))),
-                       "curriculum[1].shift.max_shift: must be finite, got nan")
+                       "curriculum[1].shift.max_shift: must be in -10.0...10.0, got nan")
+        XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(baseShift: 555))),
+                       "curriculum[1].shift.base_shift: must be in -10.0...10.0, got 555.0")
         XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(baseSequenceLength: 0))),
                        "curriculum[1].shift.base_seq_len: must be >= 1, got 0.0")
         XCTAssertEqual(problem(.sequenceLength(SequenceLengthShift(baseSequenceLength: 4096, maxSequenceLength: 4096))),
