@@ -1,18 +1,16 @@
 import NoisedProtocol
 import Safetensors
 
-/// The largest output this harness writes out, against the input's size: the daemon bounds B by
-/// `input.max_batch`, which keeps per-sample outputs a small multiple of the message; without it a
-/// few bytes can announce 2^40 samples of zero-sized latents.
-private let outputAllowance = 1 << 20
+/// The daemon's default `input.max_batch`.
+private let maxBatch = 4096
 
 /// libFuzzer entry: any bytes are an input message. An accepted one gets an output plan under
 /// every option; a plan that is written out must read back with its tensors where it says.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let message = UnsafeRawBufferPointer(start: data, count: size)
-    guard let input = try? InputBatch(message: message, latentTensor: "latents") else { return 0 }
-    precondition(input.sampleCount >= 1, "accepted an empty batch")
+    guard let input = try? InputBatch(message: message, latentTensor: "latents", maxBatch: maxBatch) else { return 0 }
+    precondition(input.sampleCount >= 1 && input.sampleCount <= maxBatch, "accepted a batch of \(input.sampleCount)")
     precondition(input.latentBytes.count == input.sampleCount * input.elementsPerSample * input.latentType.dtype.byteCount,
                  "latent bytes do not match B x elements")
     if let ids = input.noiseIDs { precondition(ids.count == input.sampleCount, "noise ids not one per sample") }
@@ -22,7 +20,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                     WireNames.protocolKey: WireNames.protocolVersion]
     guard let plan = try? OutputPlan(input: input, outputDType: outputType, includeClean: options & 4 != 0,
                                      includeWeight: options & 8 != 0, metadata: metadata) else { return 0 }
-    guard plan.byteCount <= 4 * size + outputAllowance else { return 0 }
+    // No message may cost more than a small multiple of its own bytes: three latent-sized outputs
+    // at up to twice the width (f16 to f32), the passthrough, 16 bytes per sample and the header.
+    precondition(plan.byteCount <= 7 * size + 16 * maxBatch + (64 << 10),
+                 "an output of \(plan.byteCount) bytes for a message of \(size)")
     let out = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.byteCount, alignment: 64)
     defer { out.deallocate() }
     out.initializeMemory(as: UInt8.self, repeating: 0)
