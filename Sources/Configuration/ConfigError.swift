@@ -3,13 +3,19 @@
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let keyPath: String
     public let message: String
+    /// The file the document came from, when it came from one (set by whoever read it).
+    public var file: String?
 
-    public init(keyPath: String, message: String) {
+    public init(keyPath: String, message: String, file: String? = nil) {
         self.keyPath = keyPath
         self.message = message
+        self.file = file
     }
 
-    public var description: String { keyPath.isEmpty ? message : "\(keyPath): \(message)" }
+    public var description: String {
+        let problem = keyPath.isEmpty ? message : "\(keyPath): \(message)"
+        return file.map { "\($0): \(problem)" } ?? problem
+    }
 }
 
 /// A problem found while decoding, at a coding path; `NoisedConfig.parse` turns it into a ConfigError.

@@ -1,4 +1,3 @@
-import Foundation
 import Schedule
 import Yams
 
@@ -29,6 +28,7 @@ public struct NoisedConfig: Sendable, Equatable {
     public var metrics = MetricsConfig()
     public var security = SecurityConfig()
 
+    /// Where `noised run` and the tools look when no `--config` is given.
     public static let defaultPath = "/etc/noised/noised.yaml"
 
     /// All defaults.
@@ -47,35 +47,6 @@ public struct NoisedConfig: Sendable, Equatable {
             throw ConfigError(keyPath: "", message: "invalid YAML: \(error)")
         } catch {
             throw ConfigError(decoding: error)
-        }
-    }
-
-    /// Reads and parses the file at `path`; an unreadable file is an error naming the path.
-    public static func load(path: String = defaultPath) throws(ConfigError) -> NoisedConfig {
-        let yaml: String
-        do {
-            // One byte past the limit is enough to refuse a larger file without reading it all.
-            guard let file = FileHandle(forReadingAtPath: path) else {
-                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
-            }
-            defer { try? file.close() }
-            let data = try file.read(upToCount: DecodingLimits.maxBytes + 1) ?? Data()
-            guard data.count <= DecodingLimits.maxBytes else {
-                throw ConfigError(keyPath: "", message: "\(path): larger than the \(DecodingLimits.maxBytes / (1 << 20)) MiB limit for a config")
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw CocoaError(.fileReadInapplicableStringEncoding, userInfo: [NSFilePathErrorKey: path])
-            }
-            yaml = text
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw ConfigError(keyPath: "", message: "cannot read \(path): \(error.localizedDescription)")
-        }
-        do {
-            return try parse(yaml: yaml)
-        } catch {
-            throw ConfigError(keyPath: error.keyPath, message: error.keyPath.isEmpty ? "\(path): \(error.message)" : error.message)
         }
     }
 }

@@ -77,8 +77,6 @@ public final class BatchNoiser: @unchecked Sendable {
         self.workers = WorkerPool(workers: workers)
     }
 
-    public var workerCount: Int { workers.workers }
-
     /// Replaces the worker threads (a reload that changes `workers`); results do not depend on it.
     public func resize(workers count: Int) {
         guard count != workers.workers else { return }

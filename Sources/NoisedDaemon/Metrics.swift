@@ -50,7 +50,6 @@ public final class NoisedMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     private let rejectCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let binWeightGauges = Mutex<[Int: Meter]>([:])
-    private let queueGauges = Mutex<[String: Meter]>([:])
     private let ackCounters = Mutex<[String: CoreMetrics.Counter]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -72,7 +71,7 @@ public final class NoisedMetrics: Sendable {
         batchesOut = counter("batches_sent", "Noised batches handed to ZeroMQ for sending.")
         samplesOut = counter("samples_sent", "Samples in noised batches sent.")
         bytesOut = counter("bytes_sent", "Bytes of output messages sent.")
-        feedbackReports = counter("feedback_reports", "Trainer loss reports accepted.")
+        feedbackReports = counter("feedback_reports", "Trainer reports received, valid or not.")
         feedbackReportsRejected = counter("feedback_reports_rejected", "Trainer loss reports rejected as malformed.")
         inputDisconnects = counter("input_disconnects", "Producer connections closed, including by ZeroMQ for a frame over input.max_message_bytes.")
         reloads = counter("reloads", "Configuration reloads applied (SIGHUP).")
@@ -134,19 +133,6 @@ public final class NoisedMetrics: Sendable {
             let handler = registry.makeGauge(descriptor: Self.binWeightDescriptor, labels: labels)
             let gauge = Meter(label: Self.binWeightDescriptor.name, dimensions: labels, handler: handler, factory: factory)
             gauges[bin] = gauge
-            return gauge
-        }
-    }
-
-    /// Depth of a named queue, beside `pendingOutput` (e.g. "input" for messages waiting to be read).
-    public func queueDepth(_ queue: String) -> Meter {
-        if queue == "pending_output" { return pendingOutput }
-        return queueGauges.withLock { gauges in
-            if let gauge = gauges[queue] { return gauge }
-            let labels = [("queue", queue)]
-            let handler = registry.makeGauge(descriptor: Self.queueDepthDescriptor, labels: labels)
-            let gauge = Meter(label: Self.queueDepthDescriptor.name, dimensions: labels, handler: handler, factory: factory)
-            gauges[queue] = gauge
             return gauge
         }
     }

@@ -51,11 +51,6 @@ final class DefaultsTests: XCTestCase {
         XCTAssertEqual(try NoisedConfig.parse(yaml: try repositoryFile("config/noised.yaml")), NoisedConfig())
     }
 
-    func testLoadReadsTheShippedFile() throws {
-        let path = Self.repository.appendingPathComponent("config/noised.yaml").path
-        XCTAssertEqual(try NoisedConfig.load(path: path), NoisedConfig())
-    }
-
     /// Every key path in config/noised.yaml, with curriculum entries as `schedule.curriculum[].key`.
     private func keyPaths(_ node: Node, prefix: String = "") -> Set<String> {
         switch node {

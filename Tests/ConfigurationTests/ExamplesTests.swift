@@ -10,7 +10,7 @@ final class ExamplesTests: XCTestCase {
         .appendingPathComponent("config/examples")
 
     private func example(_ name: String) throws -> NoisedConfig {
-        try NoisedConfig.load(path: Self.examples.appendingPathComponent(name).path)
+        try NoisedConfig.parse(yaml: try String(contentsOf: Self.examples.appendingPathComponent(name), encoding: .utf8))
     }
 
     func testEveryExampleParses() throws {

@@ -26,7 +26,8 @@ final class FiniteSigmaTests: XCTestCase {
 
     /// The shipped Flux example with a valid F16 [1, 1, 16, 1024, 1024] batch (4 Mi tokens) sent σ = NaN.
     func testFluxExampleIsFiniteForAVeryLongSequence() throws {
-        let config = try NoisedConfig.load(path: Self.examples.appendingPathComponent("flux-sequence-shift.yaml").path)
+        let config = try NoisedConfig.parse(
+            yaml: try String(contentsOf: Self.examples.appendingPathComponent("flux-sequence-shift.yaml"), encoding: .utf8))
         let shape = [1, 1, 16, 1024, 1024]
         guard case let .sequenceLength(shift)? = config.schedule.keyframes[0].shift else { return XCTFail("no sequence-length shift") }
         XCTAssertEqual(shift.sequenceLength(latentShape: shape), 16 * 512 * 512)
