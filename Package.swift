@@ -47,7 +47,7 @@ let package = Package(
 
         // Pure computation: no sockets, threads or files.
         .target(name: "Safetensors"),
-        .target(name: "NoisedProtocol", dependencies: ["Safetensors"]),
+        .target(name: "NoisedProtocol", dependencies: ["Safetensors", "NoiseKernelCore"]),
         .target(name: "CCPUFeatures"),
         // Noise stream v1 once: its constants, element types, the batch view, and the Philox,
         // Box–Muller and fused loop code every kernel instantiates with its own vector width.
@@ -57,12 +57,15 @@ let package = Package(
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
-        // Composition: the pipeline, state, and the tools built on it.
+        // The runtime the service and the benchmarks share: worker threads, reused buffers, the
+        // allocator policy, signals, descriptor limits, reading the config file.
+        .target(name: "NoisedRuntime", dependencies: ["CMalloc", "Configuration"]),
+        // The service: the pipeline, its services, state, reload, metrics, sd_notify.
         .target(
             name: "NoisedDaemon",
             dependencies: [
                 "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "NoiseKernelCore", "Schedule", "Configuration",
-                "CMalloc",
+                "NoisedRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -75,16 +78,28 @@ let package = Package(
             ],
             swiftSettings: kernelFlags
         ),
-        // Measurement, kept apart from what runs in production.
+        // The tools beside the service: feed, tap and its verifier, the schedule report and SVG.
+        .target(
+            name: "NoisedTools",
+            dependencies: [
+                "NoisedDaemon", "NoisedRuntime", "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "NoiseKernelCore",
+                "Schedule", "Configuration",
+            ],
+            swiftSettings: kernelFlags
+        ),
+        // Measurement: the runtime and the kernel, not the service (the pipeline bench runs the
+        // daemon as a child process).
         .target(
             name: "NoisedBenchmarks",
-            dependencies: ["NoisedDaemon", "NoiseKernel", "NoiseKernelCore", "ZeroMQ", "Safetensors", "Configuration"],
+            dependencies: ["NoisedRuntime", "NoiseKernel", "NoiseKernelCore", "NoisedProtocol", "ZeroMQ", "Safetensors"],
             swiftSettings: kernelFlags
         ),
         .executableTarget(
             name: "noised",
             dependencies: [
                 "NoisedDaemon",
+                "NoisedTools",
+                "NoisedRuntime",
                 "NoisedBenchmarks",
                 "NoiseKernel",
                 "NoiseKernelCore",
@@ -98,8 +113,13 @@ let package = Package(
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "NoisedDaemonTests", dependencies: ["NoisedDaemon"]),
-        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedDaemon", "NoiseKernel", "NoiseKernelCore"]),
+        .testTarget(name: "NoisedRuntimeTests", dependencies: ["NoisedRuntime", "Configuration"]),
+        .testTarget(
+            name: "NoisedDaemonTests",
+            dependencies: ["NoisedDaemon", "NoisedRuntime", "Configuration", "NoiseKernel", "NoiseKernelCore", "NoisedProtocol",
+                           "Safetensors", "Schedule", "ZeroMQ"]),
+        .testTarget(name: "NoisedToolsTests", dependencies: ["NoisedTools", "NoisedDaemon", "Configuration", "Schedule"]),
+        .testTarget(name: "NoisedBenchmarksTests", dependencies: ["NoisedBenchmarks", "NoisedRuntime", "NoiseKernel", "NoiseKernelCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

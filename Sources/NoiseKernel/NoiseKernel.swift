@@ -82,6 +82,23 @@ public struct NoiseKernel: Sendable {
         }
     }
 
+    /// Below this many elements per part (about a quarter of a millisecond of kernel time), waking
+    /// another worker costs more than it saves: on cores shared with producers and trainers the
+    /// woken worker waits for a core while the caller waits for it.
+    static let minimumElementsPerPart = 1 << 18
+    /// Parts per worker for larger batches. The workers take parts as they become free, so a
+    /// worker that waits for a core (or loses it to a neighbour) leaves its later parts to the
+    /// others instead of holding up the batch, as one part per worker would.
+    static let partsPerWorker = 4
+
+    /// How a batch of `totalElements` is split across `workers`: one part below two minimum
+    /// parts, otherwise parts of at least `minimumElementsPerPart`, at most `partsPerWorker` per
+    /// worker. The daemon and `noised bench` split their batches so.
+    public static func partition(totalElements: Int, workers: Int) -> [Range<Int>] {
+        let parts = workers == 1 ? 1 : min(workers * partsPerWorker, totalElements / minimumElementsPerPart)
+        return partition(totalElements: totalElements, parts: max(1, parts))
+    }
+
     /// Splits totalElements into `parts` contiguous ranges aligned to the kernel's block size
     /// (trailing ranges are empty when there are fewer blocks than parts).
     public static func partition(totalElements: Int, parts: Int) -> [Range<Int>] {

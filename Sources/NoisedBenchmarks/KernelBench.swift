@@ -1,6 +1,6 @@
-import NoisedDaemon
-import Glibc
 import Foundation
+import Glibc
+import NoisedRuntime
 import NoiseKernel
 import NoiseKernelCore
 
@@ -91,7 +91,7 @@ public struct KernelBench: Sendable {
         let sampleCount = options.shape[0]
         let elementsPerSample = options.shape.dropFirst().reduce(1, *)
         let total = sampleCount * elementsPerSample
-        let ranges = BatchNoiser.partition(totalElements: total, workers: pool.workers)
+        let ranges = NoiseKernel.partition(totalElements: total, workers: pool.workers)
         let buffers = pairs.map { BenchBuffers(elements: total, input: $0.input, output: $0.output, samples: sampleCount) }
         defer { buffers.forEach { $0.deallocate() } }
         // Per pair: one case per implementation, then the memcpy.

@@ -1,4 +1,3 @@
-import NoisedDaemon
 import Foundation
 
 /// numpy's noising of the kernel bench's tensor, measured by scripts/bench-numpy.py in a Python

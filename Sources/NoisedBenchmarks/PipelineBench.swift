@@ -1,5 +1,5 @@
-import NoisedDaemon
 import Foundation
+import NoisedRuntime
 import NoiseKernel
 import NoiseKernelCore
 

@@ -1,4 +1,3 @@
-import NoisedDaemon
 import Foundation
 
 extension PipelineBench {

@@ -1,8 +1,9 @@
-import Dispatch
 import Configuration
+import Dispatch
+import NoisedProtocol
+import NoisedRuntime
 import NoiseKernel
 import NoiseKernelCore
-import NoisedProtocol
 import Safetensors
 import Schedule
 
@@ -169,28 +170,9 @@ public final class BatchNoiser: @unchecked Sendable {
         }
     }
 
-    /// Below this many elements per part (about a quarter of a millisecond of kernel time), waking
-    /// another worker costs more than it saves: on cores shared with producers and trainers the
-    /// woken worker waits for a core while the daemon thread waits for it. Measured with `noised
-    /// bench pipeline` (ipc, bf16, 256 KiB batches of 128 Ki elements, 2 workers, alternating
-    /// runs): split in two at 0.51–0.60 of the relay, in one part at 0.59–0.68.
-    static let minimumElementsPerPart = 1 << 18
-    /// Parts per worker for larger batches. The workers take parts as they become free, so a
-    /// worker that waits for a core (or loses it to a neighbour) leaves its later parts to the
-    /// others instead of holding up the batch, as one part per worker would.
-    static let partsPerWorker = 4
-
-    /// How a batch of `totalElements` is split across `workers`: one part below two minimum
-    /// parts, otherwise parts of at least `minimumElementsPerPart`, at most `partsPerWorker` per
-    /// worker. `noised bench` splits its batches the same way.
-    public static func partition(totalElements: Int, workers: Int) -> [Range<Int>] {
-        let parts = workers == 1 ? 1 : min(workers * partsPerWorker, totalElements / minimumElementsPerPart)
-        return NoiseKernel.partition(totalElements: totalElements, parts: max(1, parts))
-    }
-
     /// Runs the kernel over the batch, split across the workers; true if any z_0 was non-finite.
     private func run(_ batch: NoiseBatch) -> Bool {
-        let ranges = Self.partition(totalElements: batch.totalElements, workers: workers.workers)
+        let ranges = NoiseKernel.partition(totalElements: batch.totalElements, workers: workers.workers)
         if ranges.count == 1 { return kernel.run(batch, elements: ranges[0]) }
         let flags = NonfiniteFlags(count: ranges.count)
         let kernel = self.kernel

@@ -1,9 +1,10 @@
 import Configuration
 import Foundation
 import Logging
+import NoisedRuntime
 import ServiceLifecycle
-import UnixSignals
 import Synchronization
+import UnixSignals
 
 /// The running service: the pipeline thread plus the services around it (reload on SIGHUP, the
 /// systemd watchdog and status, the metrics endpoint), run as one swift-service-lifecycle group.

@@ -1,8 +1,9 @@
 import Configuration
 import Foundation
 import Logging
-import NoiseKernel
 import NoisedProtocol
+import NoisedRuntime
+import NoiseKernel
 import Synchronization
 import ZeroMQ
 

@@ -1,5 +1,6 @@
 import Glibc
 import NoisedDaemon
+import NoisedRuntime
 import Synchronization
 
 /// Ctrl-C for the foreground tools (feed, tap): finish cleanly and print the report.

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
-import NoiseKernel
-import NoiseKernelCore
 import NoisedBenchmarks
 import NoisedDaemon
+import NoisedRuntime
+import NoisedTools
+import NoiseKernel
+import NoiseKernelCore
 
 @main
 struct Noised: AsyncParsableCommand {
@@ -254,14 +256,14 @@ struct Tap: ParsableCommand {
     @Option(help: "Seconds between progress lines.") var interval = 2.0
 
     func run() throws {
-        var options = NoisedDaemon.Tap.Options(endpoint: endpoint)
+        var options = NoisedTools.Tap.Options(endpoint: endpoint)
         options.bind = bind
         options.count = count
         options.seconds = seconds
         options.verify = verify
         options.reportInterval = interval
         Interrupt.install()
-        let report = try NoisedDaemon.Tap(options: options, print: { Swift.print($0) }).run(until: { Interrupt.requested })
+        let report = try NoisedTools.Tap(options: options, print: { Swift.print($0) }).run(until: { Interrupt.requested })
         print("σ histogram over \(report.samples) samples:")
         report.sigmas.bars().forEach { print("  " + $0) }
         print(String(format: "tap: %d batches, %d samples, %.1f MB in %.2f s, failed=%d", report.batches, report.samples,

@@ -1,8 +1,8 @@
 import Foundation
 import NoisedBenchmarks
-import NoisedDaemon
-import XCTest
+import NoisedRuntime
 import NoiseKernel
+import XCTest
 
 /// Runs the benches end to end against the built binary. Timing-free: they check that a run
 /// completes and reports every case, not how fast anything was.

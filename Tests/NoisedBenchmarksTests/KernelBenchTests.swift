@@ -1,8 +1,8 @@
 import Foundation
-import XCTest
 import NoisedBenchmarks
-import NoisedDaemon
+import NoisedRuntime
 import NoiseKernel
+import XCTest
 
 final class KernelBenchTests: XCTestCase {
     func testSmallRunProducesARowPerCaseAndRenders() throws {

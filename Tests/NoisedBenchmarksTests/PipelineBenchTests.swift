@@ -1,7 +1,7 @@
 import Foundation
-import NoiseKernel
 import NoisedBenchmarks
-import NoisedDaemon
+import NoisedRuntime
+import NoiseKernel
 import Safetensors
 import XCTest
 

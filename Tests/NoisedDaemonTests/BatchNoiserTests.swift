@@ -1,7 +1,8 @@
 import Configuration
-import NoiseKernel
 import NoisedDaemon
 import NoisedProtocol
+import NoisedRuntime
+import NoiseKernel
 import Safetensors
 import Schedule
 import XCTest
@@ -165,7 +166,7 @@ final class BatchNoiserTests: XCTestCase {
             (100 * minimum, 2, 8), (100 * minimum, 3, 12), (100 * minimum, 1, 1),
         ]
         for (elements, workers, parts) in cases {
-            let ranges = BatchNoiser.partition(totalElements: elements, workers: workers)
+            let ranges = NoiseKernel.partition(totalElements: elements, workers: workers)
             XCTAssertEqual(ranges.count, parts, "\(elements) elements, \(workers) workers")
             XCTAssertEqual(ranges.first?.lowerBound, 0)
             XCTAssertEqual(ranges.last?.upperBound, elements)

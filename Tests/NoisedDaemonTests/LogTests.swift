@@ -1,6 +1,7 @@
 import Logging
 import NoisedDaemon
 import NoisedProtocol
+import NoisedRuntime
 import XCTest
 
 final class LogTests: XCTestCase {

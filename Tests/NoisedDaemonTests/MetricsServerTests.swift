@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Logging
 import NoisedDaemon
+import NoisedRuntime
 import ServiceLifecycle
 import Synchronization
 import XCTest

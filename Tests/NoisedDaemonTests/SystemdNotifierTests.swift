@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NoisedDaemon
+import NoisedRuntime
 import XCTest
 
 /// A datagram socket standing in for systemd's notification socket.

@@ -1,4 +1,6 @@
 import Foundation
+import NoisedDaemon
+import NoisedRuntime
 import Schedule
 
 /// The SVG picture of a curriculum: sigma density over training step × sigma as a heatmap

@@ -1,6 +1,6 @@
 import Configuration
 import Foundation
-import NoisedDaemon
+import NoisedRuntime
 import XCTest
 
 final class ConfigFileTests: XCTestCase {

@@ -1,3 +1,5 @@
+import NoisedDaemon
+import NoisedRuntime
 import NoiseKernel
 import NoiseKernelCore
 import Safetensors

@@ -1,6 +1,6 @@
+import NoisedRuntime
 import Synchronization
 import XCTest
-import NoisedDaemon
 
 final class WorkerPoolTests: XCTestCase {
     func testEveryPartRunsExactlyOnceOverManyRounds() {

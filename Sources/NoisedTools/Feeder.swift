@@ -1,7 +1,9 @@
 import Foundation
+import NoisedDaemon
+import NoisedProtocol
+import NoisedRuntime
 import NoiseKernel
 import NoiseKernelCore
-import NoisedProtocol
 import Safetensors
 import ZeroMQ
 
@@ -210,6 +212,3 @@ public struct FeedError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

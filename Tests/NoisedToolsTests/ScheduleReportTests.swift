@@ -4,6 +4,7 @@ import Foundation
 import FoundationXML
 #endif
 import NoisedDaemon
+import NoisedTools
 import Schedule
 import XCTest
 

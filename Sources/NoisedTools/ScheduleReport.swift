@@ -1,5 +1,7 @@
 import Configuration
 import Foundation
+import NoisedDaemon
+import NoisedRuntime
 import Schedule
 
 /// `noised schedule`: the sigma distribution at chosen steps as numbers, a terminal chart, CSV and

@@ -1,4 +1,4 @@
-import NoisedDaemon
+import NoisedRuntime
 import XCTest
 
 final class MessageBufferPoolTests: XCTestCase {

@@ -1,21 +1,33 @@
-import NoiseKernel
 import NoiseKernelCore
-import NoisedProtocol
 import Safetensors
 
 /// The protocol's latent types are exactly the kernel's element types.
 extension ElementType {
-    init(_ latent: LatentType) { self.init(rawValue: latent.rawValue)! }
+    package init(_ latent: LatentType) {
+        switch latent {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        }
+    }
 
-    init?(_ dtype: DType) {
+    package init?(_ dtype: DType) {
         guard let latent = LatentType(dtype) else { return nil }
         self.init(latent)
     }
 
-    package var dtype: DType { LatentType(rawValue: rawValue)!.dtype }
+    package var latentType: LatentType {
+        switch self {
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        }
+    }
+
+    package var dtype: DType { latentType.dtype }
 
     /// Values rounded once to this type, as little-endian bytes.
-    static func encode(_ values: [Float], as type: ElementType) -> [UInt8] {
+    package static func encode(_ values: [Float], as type: ElementType) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count * type.byteCount)
         out.withUnsafeMutableBytes { raw in
             for (i, v) in values.enumerated() { type.store(v, to: raw.baseAddress!, at: i) }
@@ -25,7 +37,7 @@ extension ElementType {
 
     /// Reads `count` values of this type from possibly unaligned bytes (one loop per type, so the
     /// tap can verify every element of large batches).
-    func decode(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
+    package func decode(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
         precondition(bytes.count >= count * byteCount, "decode: \(bytes.count) bytes for \(count) \(self) values")
         guard count > 0 else { return [] }
         let base = bytes.baseAddress!

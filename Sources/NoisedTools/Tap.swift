@@ -1,4 +1,6 @@
 import Foundation
+import NoisedDaemon
+import NoisedRuntime
 import NoiseKernel
 import Safetensors
 import ZeroMQ
