@@ -97,6 +97,7 @@ let package = Package(
         .executableTarget(
             name: "noised",
             dependencies: [
+                "Configuration",
                 "NoisedDaemon",
                 "NoisedTools",
                 "NoisedRuntime",

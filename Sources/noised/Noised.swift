@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import NoisedBenchmarks
 import NoisedDaemon
@@ -20,7 +21,7 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
 
     @Option(name: .shortAndLong, help: "The config file.")
-    var config = "/etc/noised/noised.yaml"
+    var config = NoisedConfig.defaultPath
 
     @Option(help: "Keep state here instead of the config's state_dir.")
     var stateDir: String?
@@ -58,11 +59,12 @@ struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kernel throughput per dtype and worker count, beside a memcpy of the same bytes and numpy.")
 
-        @Option(help: "Batch shape, batch first (default: Mochi-shaped).") var shape = "2,12,28,60,106"
-        @Option(help: "Worker counts to measure.") var workers = "1,2"
-        @Option(help: "Dtype pairs IN:OUT to measure.") var dtypes = "f32:f32,bf16:bf16,f16:f16"
+        @Option(help: "Batch shape, batch first: positive integers separated by commas (default: Mochi-shaped).") var shape = Shape([2, 12, 28, 60, 106])
+        @Option(help: "Worker counts to measure.") var workers = CommaList<Int>(argument: "1,2")!
+        @Option(help: "Dtype pairs IN:OUT of f32, f16, bf16 to measure.")
+        var dtypes = CommaList<DTypePair>(argument: "f32:f32,bf16:bf16,f16:f16")!
         @Option(help: "Kernel implementations to measure: avx2, avx512, avx512bf16, portable (default: all this CPU runs).")
-        var kernels: String?
+        var kernels: CommaList<NoiseKernel.Implementation>?
         @Option(help: "Seconds per case.") var seconds = 1.0
         @Flag(help: "Skip numpy's noising of the same tensor.") var noNumpy = false
         @Option(help: "The Python that runs the numpy comparison.") var python = "python3"
@@ -70,31 +72,23 @@ struct Bench: ParsableCommand {
         var numpyScript: String?
         @Flag(help: "Print JSON instead of a table.") var json = false
 
+        func validate() throws {
+            if let bad = workers.values.first(where: { $0 < 1 }) {
+                throw ValidationError("--workers: each worker count must be at least 1, got \(bad)")
+            }
+            if let missing = kernels?.values.first(where: { !$0.isAvailable }) {
+                let available = NoiseKernel.Implementation.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("--kernels: \(missing) does not run on this CPU (it runs \(available))")
+            }
+            guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be a positive number, got \(seconds)") }
+        }
+
         func run() throws {
             var options = KernelBench.Options()
-            options.shape = try parseShape(shape)
-            options.workerCounts = try workers.split(separator: ",").map {
-                guard let n = Int($0), n >= 1 else { throw ValidationError("--workers must be positive integers, got '\(workers)'") }
-                return n
-            }
-            options.typePairs = try dtypes.split(separator: ",").map { pair in
-                let parts = pair.split(separator: ":").map(String.init)
-                guard parts.count == 2, let i = ElementType(rawValue: parts[0]), let o = ElementType(rawValue: parts[1]) else {
-                    throw ValidationError("--dtypes takes IN:OUT pairs of f32, f16, bf16, got '\(pair)'")
-                }
-                return (i, o)
-            }
-            if let kernels {
-                options.implementations = try kernels.split(separator: ",").map { name in
-                    guard let implementation = NoiseKernel.Implementation(rawValue: String(name)) else {
-                        throw ValidationError("--kernels takes avx2, avx512, avx512bf16 or portable, got '\(name)'")
-                    }
-                    guard implementation.isAvailable else {
-                        throw ValidationError("--kernels: \(name) does not run on this CPU")
-                    }
-                    return implementation
-                }
-            }
+            options.shape = shape.dimensions
+            options.workerCounts = workers.values
+            options.typePairs = dtypes.values.map { ($0.input, $0.output) }
+            if let kernels { options.implementations = kernels.values }
             options.secondsPerCase = seconds
             var note: String?
             if !noNumpy {
@@ -118,8 +112,8 @@ struct Bench: ParsableCommand {
         @Option(help: "Alternating noised and relay windows per case (default 3; 1 with --quick).") var rounds: Int?
         @Option(help: "Warm-up seconds per round.") var warmup: Double?
         @Option(help: "Bytes of z_0 per message, e.g. 256K,4M,32M,128M.") var sizes: String?
-        @Option(help: "Transports: ipc, tcp.") var transports = "ipc,tcp"
-        @Option(help: "Latent dtypes: f32, f16, bf16.") var dtypes = "f32,bf16"
+        @Option(help: "Transports: ipc, tcp.") var transports = CommaList<PipelineBench.Transport>(argument: "ipc,tcp")!
+        @Option(help: "Latent dtypes: f32, f16, bf16.") var dtypes = CommaList<ElementType>(argument: "f32,bf16")!
         @Option(help: "The daemon's kernel workers.") var workers = 2
         @Option(help: "Input and output high-water marks (daemon, relay and bench sockets).") var hwm = 4
         @Option(help: "Seconds the daemon sits without input for the idle CPU figure.") var idleSeconds: Double?
@@ -134,16 +128,8 @@ struct Bench: ParsableCommand {
             if let warmup { options.warmupSeconds = warmup }
             if let idleSeconds { options.idleSeconds = idleSeconds }
             if let sizes { options.sizes = try sizes.split(separator: ",").map { try PipelineBench.parseSize(String($0)) } }
-            options.transports = try transports.split(separator: ",").map {
-                guard let transport = PipelineBench.Transport(rawValue: String($0)) else {
-                    throw ValidationError("--transports takes ipc and tcp, got '\($0)'")
-                }
-                return transport
-            }
-            options.dtypes = try dtypes.split(separator: ",").map {
-                guard let type = ElementType(rawValue: String($0)) else { throw ValidationError("--dtypes takes f32, f16 and bf16, got '\($0)'") }
-                return type
-            }
+            options.transports = transports.values
+            options.dtypes = dtypes.values
             options.workers = workers
             options.highWaterMark = hwm
             let bench = PipelineBench(options: options) { FileHandle.standardError.write(Data("noised bench: \($0)\n".utf8)) }
@@ -165,23 +151,13 @@ struct Bench: ParsableCommand {
         @Option(help: "Endpoint to bind the PULL socket on.") var input: String
         @Option(help: "Endpoint to bind the PUSH socket on.") var output: String
         @Option(help: "Bytes of z_0 per batch.") var latentBytes: Int
-        @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype: String
+        @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype: ElementType
         @Option(help: "High-water mark of both sockets.") var hwm = 4
 
         func run() throws {
-            guard let type = ElementType(rawValue: dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
-            try BenchRelay.serve(.init(input: input, output: output, latentBytes: latentBytes, dtype: type, highWaterMark: hwm))
+            try BenchRelay.serve(.init(input: input, output: output, latentBytes: latentBytes, dtype: dtype, highWaterMark: hwm))
         }
     }
-}
-
-/// Parses "2,12,28,60,106" into positive dimensions.
-func parseShape(_ text: String) throws -> [Int] {
-    let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
-        throw ValidationError("--shape must be positive integers separated by commas, got '\(text)'")
-    }
-    return dims.map { $0! }
 }
 
 struct Feed: ParsableCommand {
@@ -197,8 +173,8 @@ struct Feed: ParsableCommand {
 
     @Option(help: "The daemon's input.acked_endpoint (with --no-ack: its input.endpoint).") var endpoint: String
     @Flag(help: "Bind the endpoint instead of connecting.") var bind = false
-    @Option(help: "Latent shape, batch first.") var shape = "2,12,28,60,106"
-    @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype = "bf16"
+    @Option(help: "Latent shape, batch first: positive integers separated by commas.") var shape = Shape([2, 12, 28, 60, 106])
+    @Option(help: "Latent dtype: f32, f16 or bf16.") var dtype = ElementType.bf16
     @Option(help: "Name of the latent tensor.") var tensor = "latents"
     @Option(help: "Batches to send (0: until interrupted).") var count = 0
     @Option(help: "Batches per second (default: as fast as taken).") var rate: Double?
@@ -218,9 +194,8 @@ struct Feed: ParsableCommand {
     func run() throws {
         var options = Feeder.Options(endpoint: endpoint)
         options.bind = bind
-        options.shape = try parseShape(shape)
-        guard let type = ElementType(rawValue: dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
-        options.dtype = type
+        options.shape = shape.dimensions
+        options.dtype = dtype
         options.tensor = tensor
         options.count = count
         options.rate = rate
@@ -277,35 +252,29 @@ struct ScheduleCommand: ParsableCommand {
         commandName: "schedule",
         abstract: "Show the σ distribution over training: quantiles and density per step, an SVG heatmap, CSV.")
 
-    @Option(name: .shortAndLong, help: "The config file.") var config = "/etc/noised/noised.yaml"
+    @Option(name: .shortAndLong, help: "The config file.") var config = NoisedConfig.defaultPath
     @Option(help: "Steps to show, e.g. 0,5000,20000 (default: 0, keyframes, midpoints, last keyframe + 10 %).")
-    var steps: String?
+    var steps: CommaList<Int64>?
     @Option(help: "A state directory: show the daemon's adapted proposal at its step.") var state: String?
     @Option(help: "Write a heatmap of the density over step × σ to this SVG file.") var svg: String?
     @Option(help: "Write step,sigma,density rows to this CSV file.") var csv: String?
     @Option(help: "Latent shape for sequence-length shifts, batch first (default: the shift's base length).")
-    var latentShape: String?
+    var latentShape: Shape?
+
+    func validate() throws {
+        if let bad = steps?.values.first(where: { $0 < 0 }) { throw ValidationError("--steps must be 0 or more, got \(bad)") }
+        if let latentShape, latentShape.dimensions.count < 3 {
+            throw ValidationError("--latent-shape must be [batch, channels, spatial...], e.g. 1,16,28,60,106; got \(latentShape)")
+        }
+    }
 
     func run() throws {
         var options = ScheduleTool.Options(configPath: config)
-        options.steps = try steps.map { text in
-            try text.split(separator: ",").map {
-                guard let step = Int64($0.trimmingCharacters(in: .whitespaces)), step >= 0 else {
-                    throw ValidationError("--steps must be integers >= 0 separated by commas, got '\(text)'")
-                }
-                return step
-            }
-        }
+        options.steps = steps?.values
         options.stateDirectory = state
         options.svgPath = svg
         options.csvPath = csv
-        options.latentShape = try latentShape.map { text in
-            let dims = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard dims.count >= 3, dims.count == text.split(separator: ",").count, dims.allSatisfy({ $0 > 0 }) else {
-                throw ValidationError("--latent-shape must be [batch, channels, spatial...] positive integers, e.g. 1,16,28,60,106; got '\(text)'")
-            }
-            return dims
-        }
+        options.latentShape = latentShape?.dimensions
         do { print(try ScheduleTool.run(options)) } catch {
             FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
             throw ExitCode.failure
