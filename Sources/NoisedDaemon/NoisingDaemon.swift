@@ -33,8 +33,7 @@ public final class NoisingDaemon: Sendable {
         }
         pipeline = try Pipeline(
             config: config, logger: logger, metrics: metrics,
-            metricsAddress: metricsServer.map { "\($0.localAddress.ipAddress ?? "?"):\($0.port)" },
-            stallAfterBatches: environment["NOISED_TEST_STALL_AFTER_BATCHES"].flatMap(UInt64.init))
+            metricsAddress: metricsServer.map { "\($0.localAddress.ipAddress ?? "?"):\($0.port)" })
         box.pipeline.withLock { [pipeline] in $0 = pipeline }
     }
 
@@ -53,7 +52,8 @@ public final class NoisingDaemon: Sendable {
         // Graceful shutdown runs in reverse order: the pipeline, last here, starts draining first.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ReloadService(daemon: self)),
-            .init(service: WatchdogService(pipeline: pipeline, systemd: systemd)),
+            .init(service: WatchdogService(progress: pipeline, watchdogInterval: systemd.watchdogInterval,
+                                           send: { [systemd] in systemd.send($0) })),
         ]
         if let metricsServer { services.append(.init(service: metricsServer)) }
         services.append(.init(service: PipelineService(pipeline: pipeline, systemd: systemd),
@@ -148,27 +148,52 @@ struct ReloadService: Service {
     }
 }
 
+/// What the watchdog reads of the pipeline, from another thread.
+package protocol PipelineProgress: Sendable {
+    var step: Int64 { get }
+    var batchesSent: UInt64 { get }
+    /// Seconds since the pipeline loop last came round (processing or idle-waiting).
+    var secondsSinceHeartbeat: Double { get }
+}
+
+extension Pipeline: PipelineProgress {}
+
 /// Pings systemd's watchdog at half its interval, but only while the pipeline loop keeps coming
 /// round (processing or idle-waiting): a stuck pipeline lets the watchdog fire. Also keeps STATUS=
 /// current with the step and rate.
-struct WatchdogService: Service {
-    let pipeline: Pipeline
-    let systemd: SystemdChannel
+package struct WatchdogService: Service {
+    let progress: any PipelineProgress
+    /// systemd's `WATCHDOG_USEC`; nil: no watchdog, STATUS= only.
+    let watchdogInterval: Duration?
+    let send: @Sendable (String) -> Void
 
-    func run() async throws {
-        let period = systemd.watchdogInterval.map { $0 / 2 } ?? .seconds(5)
-        var lastBatches = pipeline.batchesSent
+    package init(progress: any PipelineProgress, watchdogInterval: Duration?, send: @escaping @Sendable (String) -> Void) {
+        self.progress = progress
+        self.watchdogInterval = watchdogInterval
+        self.send = send
+    }
+
+    /// How often the service wakes: half the watchdog interval, so one late wake is not a miss.
+    package var period: Duration { watchdogInterval.map { $0 / 2 } ?? .seconds(5) }
+
+    /// The rule: ping only if the loop came round within the last period.
+    package static func shouldPing(secondsSinceHeartbeat: Double, period: Duration) -> Bool {
+        secondsSinceHeartbeat < period.seconds
+    }
+
+    package func run() async throws {
+        var lastBatches = progress.batchesSent
         var lastTime = ContinuousClock.now
         while !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) } } catch { return }
             let now = ContinuousClock.now
-            let batches = pipeline.batchesSent
+            let batches = progress.batchesSent
             let rate = Double(batches &- lastBatches) / max((now - lastTime).seconds, 1e-9)
-            var fields = String(format: "STATUS=step %lld, %.1f batches/s", pipeline.step, rate)
-            if systemd.watchdogInterval != nil, pipeline.secondsSinceHeartbeat < period.seconds {
+            var fields = String(format: "STATUS=step %lld, %.1f batches/s", progress.step, rate)
+            if watchdogInterval != nil, Self.shouldPing(secondsSinceHeartbeat: progress.secondsSinceHeartbeat, period: period) {
                 fields = "WATCHDOG=1\n" + fields
             }
-            systemd.send(fields)
+            send(fields)
             (lastBatches, lastTime) = (batches, now)
         }
     }

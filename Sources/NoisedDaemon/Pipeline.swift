@@ -60,9 +60,6 @@ final class Pipeline: @unchecked Sendable {
     /// Called on the pipeline thread once a reload has taken effect (with the keys that changed and
     /// the config now running) or was refused.
     var onReloadApplied: @Sendable (Result<(changed: [String], config: NoisedConfig), Error>) -> Void = { _ in }
-    /// Stops the loop after this many batches without beating again, to test the watchdog.
-    private let stallAfterBatches: UInt64?
-
     /// How often a blocked receive or send wakes up to look at stop and reload requests.
     static let pollMilliseconds: Int32 = 100
     private static let saveInterval: Duration = .seconds(2)
@@ -71,14 +68,12 @@ final class Pipeline: @unchecked Sendable {
     /// most this many batches.
     private static let batchesPerPoll = 16
 
-    init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil,
-         stallAfterBatches: UInt64? = nil) throws {
+    init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil) throws {
         self.config = config
         self.settings = NoisingSettings(config)
         self.logger = logger
         self.metrics = metrics
         self.metricsAddress = metricsAddress
-        self.stallAfterBatches = stallAfterBatches
         // The state directory must take the first reservation before any socket opens: a daemon
         // that cannot persist its ids must not hand any out.
         ids = try IDLedger(store: config.stateDir.map(StateStore.init(directory:)), maxBatch: settings.maxBatch,
@@ -218,15 +213,8 @@ final class Pipeline: @unchecked Sendable {
             if fromAcked, let socket = sockets.acked {
                 if try takeAcked(from: socket) { taken += 1 } else { fromAcked = false }
             }
-            if let stallAfterBatches, summary.sent >= stallAfterBatches { stall() }
         }
         return taken
-    }
-
-    /// Test hook for the watchdog: behave like a worker that never returns, until asked to stop.
-    private func stall() {
-        logger.warning("stalling on purpose (NOISED_TEST_STALL_AFTER_BATCHES)")
-        while !stopping { usleep(10_000) }
     }
 
     private func takePlain(_ message: ZMQMessage) throws {
