@@ -126,20 +126,12 @@ func endpointProblem(_ endpoint: String) -> String? {
     if address.isEmpty { return "needs an address after \(scheme)" }
     if address.contains(where: \.isWhitespace) { return "must not contain whitespace, got '\(endpoint)'" }
     if scheme == "tcp://" {
-        guard let (_, port) = tcpHostAndPort(endpoint) else {
-            return "must be tcp://host:port, got '\(endpoint)'"
+        guard let address = HostPort(tcpEndpoint: endpoint) else {
+            return "must be tcp://host:port (IPv6 hosts in brackets), got '\(endpoint)'"
         }
-        if port != "*", !(UInt16(port).map { $0 > 0 } ?? false) {
-            return "port must be 1...65535 or *, got '\(port)'"
+        if address.port != "*", !(UInt16(address.port).map { $0 > 0 } ?? false) {
+            return "port must be 1...65535 or *, got '\(address.port)'"
         }
     }
     return nil
-}
-
-/// The host and port of a tcp:// endpoint, split at the last colon (IPv6 hosts are bracketed).
-func tcpHostAndPort(_ endpoint: String) -> (host: Substring, port: Substring)? {
-    guard endpoint.hasPrefix("tcp://") else { return nil }
-    let address = endpoint.dropFirst("tcp://".count)
-    guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else { return nil }
-    return (address[..<colon], address[address.index(after: colon)...])
 }

@@ -102,11 +102,11 @@ extension KeyedDecodingContainer<ConfigKey> {
 
 /// Why `listen` is not a host:port the metrics listener can bind, or nil if it is.
 func listenProblem(_ listen: String) -> String? {
-    guard !listen.contains(where: \.isWhitespace), let (host, port) = tcpHostAndPort("tcp://" + listen), !host.isEmpty else {
-        return "must be host:port (e.g. 127.0.0.1:9464), or null for no metrics; got '\(listen)'"
+    guard !listen.contains(where: \.isWhitespace), let address = HostPort(listen) else {
+        return "must be host:port (e.g. 127.0.0.1:9464, IPv6 hosts in brackets), or null for no metrics; got '\(listen)'"
     }
     // Port 0 picks a free port (the daemon logs the one it got): tests and several daemons per host.
-    guard UInt16(port) != nil else { return "port must be 0...65535, got '\(port)'" }
+    guard UInt16(address.port) != nil else { return "port must be 0...65535, got '\(address.port)'" }
     return nil
 }
 
@@ -121,11 +121,10 @@ struct UsedAddress {
 /// where either binds every interface (or both bind the same host).
 func addressConflict(_ earlier: UsedAddress, _ later: UsedAddress) -> String? {
     if earlier.endpoint == later.endpoint { return "is the same address as \(earlier.keyPath)" }
-    guard earlier.bind, later.bind, let (earlierHost, earlierPort) = tcpHostAndPort(earlier.endpoint),
-          let (laterHost, laterPort) = tcpHostAndPort(later.endpoint), earlierPort == laterPort, laterPort != "*" else { return nil }
-    let wildcards: Set<Substring> = ["*", "0.0.0.0", "[::]"]
-    if earlierHost == laterHost || wildcards.contains(earlierHost) || wildcards.contains(laterHost) {
-        return "binds port \(laterPort), which \(earlier.keyPath) (\(earlier.endpoint)) also binds"
+    guard earlier.bind, later.bind, let first = HostPort(tcpEndpoint: earlier.endpoint),
+          let second = HostPort(tcpEndpoint: later.endpoint), first.port == second.port, second.port != "*" else { return nil }
+    if first.host == second.host || first.isWildcard || second.isWildcard {
+        return "binds port \(second.port), which \(earlier.keyPath) (\(earlier.endpoint)) also binds"
     }
     return nil
 }

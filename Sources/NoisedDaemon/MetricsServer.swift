@@ -1,3 +1,4 @@
+import Configuration
 import CoreMetrics
 import Glibc
 import NIOCore
@@ -105,19 +106,13 @@ public final class MetricsServer: Service, Sendable {
 
     /// Splits "host:port" (IPv6 hosts in brackets) and checks the port.
     public static func parseListen(_ listen: String) throws -> (host: String, port: Int) {
-        guard let colon = listen.lastIndex(of: ":") else {
-            throw MetricsListenError(description: "metrics.listen '\(listen)' must be host:port")
-        }
-        var host = String(listen[..<colon])
-        let portText = listen[listen.index(after: colon)...]
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains(":") || listen.hasPrefix("[") else {
+        guard let address = HostPort(listen) else {
             throw MetricsListenError(description: "metrics.listen '\(listen)' must be host:port (IPv6 hosts in brackets)")
         }
-        guard let port = Int(portText), (0...65535).contains(port) else {
-            throw MetricsListenError(description: "metrics.listen '\(listen)': port '\(portText)' is not 0-65535")
+        guard let port = Int(address.port), (0...65535).contains(port) else {
+            throw MetricsListenError(description: "metrics.listen '\(listen)': port '\(address.port)' is not 0-65535")
         }
-        return (host, port)
+        return (address.bareHost, port)
     }
 
     public func run() async throws {

@@ -194,8 +194,7 @@ struct PipelineSockets {
     /// ipc and inproc stay on this machine; tcp on a loopback address does too.
     static func isLoopback(_ endpoint: String) -> Bool {
         guard endpoint.hasPrefix("tcp://") else { return true }
-        let host = endpoint.dropFirst(6).split(separator: ":").dropLast().joined(separator: ":")
-        return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
+        return HostPort(tcpEndpoint: endpoint)?.isLoopback ?? false
     }
 }
 
