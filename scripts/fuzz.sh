@@ -23,8 +23,8 @@ build() {
     for target in $TARGETS; do
         case $target in
             safetensors) modules="Safetensors" ;;
-            protocol|feedback) modules="Safetensors NoisedProtocol" ;;
-            config) modules="Safetensors NoisedProtocol Schedule Yams Configuration" ;;
+            protocol|feedback) modules="Safetensors NoiseKernelCore NoisedProtocol" ;;
+            config) modules="Safetensors NoiseKernelCore NoisedProtocol Schedule Yams Configuration" ;;
         esac
         extra=()
         [ "$target" = config ] && extra=($(find "$LIBS/CYaml.build" -name '*.o'))
