@@ -10,8 +10,9 @@ public enum ElementType: String, Sendable, CaseIterable {
         }
     }
 
-    /// Reads element `index` of a buffer of this type as f32 (exact for every type).
-    public func load(from base: UnsafeRawPointer, at index: Int) -> Float {
+    /// Reads element `index` of a buffer of this type as f32 (exact for every type). Raw memory:
+    /// for the package only; users hand the kernel sized buffers (`NoiseBatch`).
+    package func load(from base: UnsafeRawPointer, at index: Int) -> Float {
         switch self {
         case .f32: base.loadUnaligned(fromByteOffset: index * 4, as: Float.self)
         case .f16: Float(base.loadUnaligned(fromByteOffset: index * 2, as: Float16.self))
@@ -20,7 +21,7 @@ public enum ElementType: String, Sendable, CaseIterable {
     }
 
     /// Writes `value` rounded to nearest even into element `index` of a buffer of this type.
-    public func store(_ value: Float, to base: UnsafeMutableRawPointer, at index: Int) {
+    package func store(_ value: Float, to base: UnsafeMutableRawPointer, at index: Int) {
         switch self {
         case .f32: base.storeBytes(of: value, toByteOffset: index * 4, as: Float.self)
         case .f16: base.storeBytes(of: Float16(value), toByteOffset: index * 2, as: Float16.self)
