@@ -108,11 +108,13 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors"]),
+        // What several test targets share (the seeded generator); never linked into the daemon.
+        .target(name: "NoisedTestSupport", path: "Tests/NoisedTestSupport"),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "NoisedTestSupport"]),
         .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol"]),
-        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel", "NoiseKernelCore"], swiftSettings: kernelFlags),
-        .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol"]),
+        .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel", "NoiseKernelCore", "NoisedTestSupport"], swiftSettings: kernelFlags),
+        .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "NoisedTestSupport"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol", "NoisedTestSupport"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "NoisedRuntimeTests", dependencies: ["NoisedRuntime", "Configuration"]),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import Schedule
 import XCTest
 import Configuration
+import NoisedTestSupport
 
 /// Every config that decodes gives a finite σ in [0, 1], for every latent shape and uniform.
 final class FiniteSigmaTests: XCTestCase {
@@ -39,7 +40,7 @@ final class FiniteSigmaTests: XCTestCase {
 
     /// Random schedules with every parameter drawn inside the range check-config accepts (fixed seed).
     func testEveryAcceptedScheduleGivesFiniteSigma() throws {
-        var random = SeededRandom(seed: 0x5eed_0013)
+        var random = SplitMix64(seed: 0x5eed_0013)
         var checked = 0
         for round in 0..<400 {
             let yaml = RandomSchedule.yaml(using: &random)
@@ -64,22 +65,9 @@ final class FiniteSigmaTests: XCTestCase {
     }
 }
 
-/// SplitMix64: a fixed seed gives the same configs on every run.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Schedule sections written as YAML, every value inside its documented range, extremes included.
 enum RandomSchedule {
-    static func yaml(using random: inout SeededRandom) -> String {
+    static func yaml(using random: inout SplitMix64) -> String {
         let sigmaMin = Bool.random(using: &random) ? 0 : Double.random(in: 0...1, using: &random)
         let sigmaMax = Bool.random(using: &random) ? 1 : Double.random(in: sigmaMin...1, using: &random)
         let interpolation = ["linear", "cosine", "hold"].randomElement(using: &random)!
@@ -102,7 +90,7 @@ enum RandomSchedule {
     }
 
     /// Log-uniform over [lo, hi], with the bounds themselves now and then.
-    private static func logUniform(_ lo: Double, _ hi: Double, using random: inout SeededRandom) -> Double {
+    private static func logUniform(_ lo: Double, _ hi: Double, using random: inout SplitMix64) -> Double {
         switch Int.random(in: 0..<10, using: &random) {
         case 0: return lo
         case 1: return hi
@@ -110,7 +98,7 @@ enum RandomSchedule {
         }
     }
 
-    private static func edgeOrInside(_ range: ClosedRange<Double>, using random: inout SeededRandom) -> Double {
+    private static func edgeOrInside(_ range: ClosedRange<Double>, using random: inout SplitMix64) -> Double {
         switch Int.random(in: 0..<6, using: &random) {
         case 0: return range.lowerBound
         case 1: return range.upperBound
@@ -118,7 +106,7 @@ enum RandomSchedule {
         }
     }
 
-    static func shift(using random: inout SeededRandom) -> String {
+    static func shift(using random: inout SplitMix64) -> String {
         if Bool.random(using: &random) {
             return "\(logUniform(Shift.range.lowerBound, Shift.range.upperBound, using: &random))"
         }
@@ -131,7 +119,7 @@ enum RandomSchedule {
             + "patch: [\(patch.joined(separator: ", "))]}"
     }
 
-    static func distribution(depth: Int, using random: inout SeededRandom) -> String {
+    static func distribution(depth: Int, using random: inout SplitMix64) -> String {
         let families = depth < 2 ? 7 : 6
         switch Int.random(in: 0..<families, using: &random) {
         case 0: return "distribution: uniform"
@@ -155,7 +143,7 @@ enum RandomSchedule {
     }
 
     /// [batch, channels, spatial...] up to 2^40 tokens, empty spatial dims included.
-    static func latentShape(using random: inout SeededRandom) -> [Int] {
+    static func latentShape(using random: inout SplitMix64) -> [Int] {
         let spatial = (0..<Int.random(in: 0...3, using: &random)).map { _ in
             Int.random(in: 0...12, using: &random) == 0 ? 0 : Int(logUniform(1, 16384, using: &random))
         }

@@ -1,6 +1,7 @@
 import XCTest
 import NoiseKernel
 import NoiseKernelCore
+import NoisedTestSupport
 
 /// The 256-bit and 512-bit kernels are two implementations of one noise stream: every byte they
 /// write must agree, for every type pair, value, sigma and split of the batch.
@@ -40,7 +41,7 @@ final class ImplementationTests: XCTestCase {
         guard availableImplementations.count > 1 else {
             throw XCTSkip("only \(availableImplementations) runs on this CPU")
         }
-        var random = TestRandom(state: 2024)
+        var random = SplitMix64(seed: 2024)
         func value(_ index: Int) -> Float {
             switch index % 97 {
             case 13: .nan

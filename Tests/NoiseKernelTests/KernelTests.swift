@@ -1,6 +1,7 @@
 import XCTest
 import NoiseKernel
 import NoiseKernelCore
+import NoisedTestSupport
 
 final class KernelTests: XCTestCase {
     let kernel = NoiseKernel(stream: NoiseStream(seed: 0x5EED))
@@ -8,14 +9,14 @@ final class KernelTests: XCTestCase {
 
     /// Values with a spread of magnitudes and signs, zeros and subnormals of every type.
     static func awkwardValue(_ index: Int) -> Float {
-        var random = TestRandom(state: UInt64(index))
+        var random = SplitMix64(seed: UInt64(index))
         switch index % 8 {
         case 0: return -0.0
         case 1: return 0.0
         case 2: return Float(bitPattern: UInt32(random.below(0x7fffff) + 1))  // f32 subnormal
         case 3: return 0x1p-24 * Float(random.below(1023) + 1) * (index % 16 == 3 ? -1 : 1)  // f16 subnormal
         case 4: return Float(bitPattern: 0x0001_0000) * Float(random.below(100) + 1)  // bf16 subnormal
-        default: return (random.uniform() - 0.5) * Float(1 << random.below(12))
+        default: return (random.uniformFloat() - 0.5) * Float(1 << random.below(12))
         }
     }
 
@@ -51,7 +52,7 @@ final class KernelTests: XCTestCase {
     }
 
     func testAnySplitGivesIdenticalBytes() {
-        var random = TestRandom(state: 99)
+        var random = SplitMix64(seed: 99)
         for (input, output) in pairs {
             let whole = BatchBuffers(samples: 3, elements: 301, input: input, output: output, values: Self.awkwardValue)
             whole.run(kernel, ranges: [0..<whole.totalElements])
@@ -82,7 +83,7 @@ final class KernelTests: XCTestCase {
     }
 
     func testNonFiniteInputIsReported() {
-        var random = TestRandom(state: 5)
+        var random = SplitMix64(seed: 5)
         for input in ElementType.allCases {
             let finite = BatchBuffers(samples: 2, elements: 150, input: input, output: .f32, values: Self.awkwardValue)
             XCTAssertFalse(finite.run(kernel, ranges: [0..<300]), "\(input)")

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NoiseKernel
 import NoiseKernelCore
+import NoisedTestSupport
 
 final class PhiloxAndStreamTests: XCTestCase {
     func testPhiloxKnownAnswers() {
@@ -15,7 +16,7 @@ final class PhiloxAndStreamTests: XCTestCase {
     }
 
     func testVectorPhiloxMatchesScalar() {
-        var random = TestRandom(state: 11)
+        var random = SplitMix64(seed: 11)
         let key = SIMD2(UInt32(truncatingIfNeeded: random.next()), UInt32(truncatingIfNeeded: random.next()))
         func words() -> SIMD8<UInt32> { SIMD8((0..<8).map { _ in UInt32(truncatingIfNeeded: random.next()) }) }
         let a = Counters8(x0: words(), x1: words(), x2: words(), x3: words())
@@ -31,7 +32,7 @@ final class PhiloxAndStreamTests: XCTestCase {
     }
 
     func testSixteenBlocksMatchScalar() {
-        var random = TestRandom(state: 12)
+        var random = SplitMix64(seed: 12)
         for _ in 0..<20 {
             let key = SIMD2(UInt32(truncatingIfNeeded: random.next()), UInt32(truncatingIfNeeded: random.next()))
             let groupLow = UInt32(truncatingIfNeeded: random.next()) & ~15
@@ -109,7 +110,7 @@ final class PhiloxAndStreamTests: XCTestCase {
     func testFillOfAnySubrangeEqualsTheWhole() {
         let stream = NoiseStream(seed: 42)
         let whole = epsValues(stream, id: 9, 0..<1000)
-        var random = TestRandom(state: 3)
+        var random = SplitMix64(seed: 3)
         for _ in 0..<50 {
             let a = random.below(1001), b = random.below(1001)
             let range = min(a, b)..<max(a, b)

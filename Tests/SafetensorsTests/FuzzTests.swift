@@ -1,5 +1,6 @@
 import XCTest
 import Safetensors
+import NoisedTestSupport
 
 final class FuzzTests: XCTestCase {
     /// Mutated files must only ever be rejected or accepted; an accepted file must be self-consistent.

@@ -1,5 +1,6 @@
 import XCTest
 import Safetensors
+import NoisedTestSupport
 
 final class RoundTripTests: XCTestCase {
     func testEveryDTypeRoundTrips() throws {

@@ -1,5 +1,6 @@
 import XCTest
 import Safetensors
+import NoisedTestSupport
 
 /// What a successful parse yields, copied out so it outlives the buffer.
 struct ParsedFile {
@@ -58,19 +59,6 @@ func rawFile(headerBytes: [UInt8], data: [UInt8] = []) -> [UInt8] {
     var file: [UInt8] = []
     withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }
     return file + headerBytes + data
-}
-
-/// SplitMix64: a tiny deterministic generator so test data and fuzzing are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 func randomBytes(_ count: Int, using generator: inout SplitMix64) -> [UInt8] {

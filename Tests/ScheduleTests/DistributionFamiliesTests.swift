@@ -1,5 +1,6 @@
 import XCTest
 import Schedule
+import NoisedTestSupport
 
 /// Mode, CosMap, beta, discrete and mixture distributions on x in [0, 1].
 final class DistributionFamiliesTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Schedule
+import NoisedTestSupport
 
 final class LossHistoryTests: XCTestCase {
     func testEachBinKeepsItsLastLossesOldestFirst() {

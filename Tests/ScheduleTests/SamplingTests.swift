@@ -1,5 +1,6 @@
 import XCTest
 import Schedule
+import NoisedTestSupport
 
 /// Kolmogorov–Smirnov tests of sampled sigma against CDFs written independently in the tests,
 /// and of independently simulated sigma against the library's CDF.

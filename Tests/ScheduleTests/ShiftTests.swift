@@ -1,5 +1,6 @@
 import XCTest
 import Schedule
+import NoisedTestSupport
 
 final class ShiftTests: XCTestCase {
     private func schedule(_ keyframes: [Keyframe], min: Double = 0, max: Double = 1,

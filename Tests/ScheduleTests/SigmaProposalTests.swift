@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Schedule
+import NoisedTestSupport
 
 final class SigmaProposalTests: XCTestCase {
     private let settings = AdaptiveSettings(enabled: true, bins: 20, history: 10, mix: 0.5, uniformFloor: 0.01)

@@ -1,24 +1,7 @@
 import Foundation
+import NoisedTestSupport
 
-/// SplitMix64: a small fixed-seed generator, independent of the daemon's Philox streams.
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform in the open interval (0, 1): 53 random bits, centred in their cell.
-    mutating func uniform() -> Double {
-        (Double(next() >> 11) + 0.5) * 0x1p-53
-    }
-
+extension SplitMix64 {
     /// N(0, 1) by Box–Muller: a sampler that shares no code with the library's inverse CDF.
     mutating func normal() -> Double {
         let radius = (-2 * log(uniform())).squareRoot()

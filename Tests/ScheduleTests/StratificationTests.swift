@@ -1,5 +1,6 @@
 import XCTest
 import Schedule
+import NoisedTestSupport
 
 final class StratificationTests: XCTestCase {
     private func batch(_ generator: inout SplitMix64, _ size: Int) -> [Double] {
