@@ -13,15 +13,15 @@ import ZeroMQ
 /// the pipeline through thread-safe doors: `requestStop`, `requestReload`, `heartbeat` and the
 /// health and progress readings.
 // @unchecked: everything mutable is touched only on the pipeline thread; the doors are Atomic/Mutex.
-final class Pipeline: @unchecked Sendable {
-    struct Summary: Sendable {
-        var received: UInt64 = 0
-        var sent: UInt64 = 0
-        var undelivered: UInt64 = 0
-        var rejected: [RejectReason: UInt64] = [:]
-        var reports: UInt64 = 0
-        var reportsRejected: UInt64 = 0
-        var inputDisconnects: UInt64 = 0
+package final class Pipeline: @unchecked Sendable {
+    package struct Summary: Sendable {
+        package var received: UInt64 = 0
+        package var sent: UInt64 = 0
+        package var undelivered: UInt64 = 0
+        package var rejected: [RejectReason: UInt64] = [:]
+        package var reports: UInt64 = 0
+        package var reportsRejected: UInt64 = 0
+        package var inputDisconnects: UInt64 = 0
     }
 
     /// What became of one received batch.
@@ -59,7 +59,9 @@ final class Pipeline: @unchecked Sendable {
     let currentStep = Atomic<Int64>(0)
     /// Called on the pipeline thread once a reload has taken effect (with the keys that changed and
     /// the config now running) or was refused.
-    var onReloadApplied: @Sendable (Result<(changed: [String], config: NoisedConfig), Error>) -> Void = { _ in }
+    package var onReloadApplied: @Sendable (Result<(changed: [String], config: NoisedConfig), Error>) -> Void = { _ in }
+    /// Whether `run` terminates the context at its end (it made it) or leaves that to its owner.
+    private let ownsContext: Bool
     /// How often a blocked receive or send wakes up to look at stop and reload requests.
     static let pollMilliseconds: Int32 = 100
     private static let saveInterval: Duration = .seconds(2)
@@ -68,7 +70,10 @@ final class Pipeline: @unchecked Sendable {
     /// most this many batches.
     private static let batchesPerPoll = 16
 
-    init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil) throws {
+    /// - Parameter context: the ZeroMQ context to make the sockets in; nil makes one. A test gives
+    ///   its own, so its sockets can speak `inproc://` with the pipeline's.
+    package init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil,
+                 context: ZMQContext? = nil) throws {
         self.config = config
         self.settings = NoisingSettings(config)
         self.logger = logger
@@ -78,12 +83,13 @@ final class Pipeline: @unchecked Sendable {
         // that cannot persist its ids must not hand any out.
         ids = try IDLedger(store: config.stateDir.map(StateStore.init(directory:)), maxBatch: settings.maxBatch,
                            logger: logger) { [metrics] _ in metrics.stateWriteFailures.increment() }
-        context = try ZMQContext()
+        self.context = try context ?? ZMQContext()
+        ownsContext = context == nil
         let security = try SocketSecurity(config.security.curve)
         if let security {
             let refusals = RefusalLog(logger: logger)
             // The handler must be bound before any CURVE server socket binds.
-            authenticator = try ZAPAuthenticator(context: context, allowedKeys: security.authorizedKeys) { [metrics] denial in
+            authenticator = try ZAPAuthenticator(context: self.context, allowedKeys: security.authorizedKeys) { [metrics] denial in
                 metrics.rejects(reason: "unauthorized").increment()
                 refusals.record(denial)
             }
@@ -94,7 +100,7 @@ final class Pipeline: @unchecked Sendable {
                                metadata: ["endpoint": "\(endpoint)"])
             }
         }
-        sockets = try PipelineSockets(context: context, config: config, security: security)
+        sockets = try PipelineSockets(context: self.context, config: config, security: security)
         let buffers = MessageBufferPool(maxIdle: config.output.highWaterMark + config.workers + 2)
         noiser = BatchNoiser(seed: config.seed, workers: config.workers, buffers: buffers)
         beat()
@@ -104,12 +110,12 @@ final class Pipeline: @unchecked Sendable {
 
     var state: DaemonState { ids.state }
     /// The curriculum's current step; safe from any thread.
-    var step: Int64 { currentStep.load(ordering: .relaxed) }
+    package var step: Int64 { currentStep.load(ordering: .relaxed) }
     /// Batches sent so far; safe from any thread.
-    var batchesSent: UInt64 { sentCount.load(ordering: .relaxed) }
+    package var batchesSent: UInt64 { sentCount.load(ordering: .relaxed) }
 
     /// Starts the drain: from now, `shutdown.drain_seconds` bound everything left to do.
-    func requestStop() {
+    package func requestStop() {
         stopRequestedAt.withLock { requested in
             if requested == nil { requested = .now }
         }
@@ -124,10 +130,10 @@ final class Pipeline: @unchecked Sendable {
 
     /// Hands a validated config to the pipeline; it takes effect before the next batch, or at once
     /// for the output while a batch waits to be sent.
-    func requestReload(_ config: NoisedConfig) { pendingConfig.withLock { $0 = config } }
+    package func requestReload(_ config: NoisedConfig) { pendingConfig.withLock { $0 = config } }
 
     /// Seconds since the loop last came round.
-    var secondsSinceHeartbeat: Double {
+    package var secondsSinceHeartbeat: Double {
         Double(DispatchTime.now().uptimeNanoseconds &- heartbeat.load(ordering: .relaxed)) / 1e9
     }
 
@@ -141,13 +147,13 @@ final class Pipeline: @unchecked Sendable {
 
     func beat() { heartbeat.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed) }
 
-    func run() throws -> Summary {
+    package func run() throws -> Summary {
         defer {
             noiser.shutdown()
             authenticator?.stop()
             sockets.close(lingerMilliseconds: 0)  // already closed, with linger, unless run threw
             // Returns once the output's linger (the rest of the drain bound) is over.
-            context.terminate()
+            if ownsContext { context.terminate() }
         }
         logger.info("ready", metadata: [
             "input": "\(config.input.endpoint)", "acked_input": "\(config.input.ackedEndpoint ?? "none")",
