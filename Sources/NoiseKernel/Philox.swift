@@ -40,8 +40,6 @@ enum Wide4: WideLanes {
     @inline(__always) static func splat(_ x: UInt32) -> Wide { _mm256_set1_epi32(Int32(bitPattern: x)) }
     @inline(__always) static func multiply(_ a: Wide, _ b: Wide) -> Wide { _mm256_mul_epu32(a, b) }
     @inline(__always) static func high(_ a: Wide) -> Wide { _mm256_srli_epi64(a, 32) }
-    @inline(__always) static func xor(_ a: Wide, _ b: Wide) -> Wide { _mm256_xor_si256(a, b) }
-    @inline(__always) static func add(_ a: Wide, _ b: Wide) -> Wide { _mm256_add_epi32(a, b) }
 }
 
 /// Philox on eight blocks held as two sets of four.

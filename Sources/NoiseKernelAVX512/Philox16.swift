@@ -2,17 +2,6 @@
 import _Builtin_intrinsics.intel
 import NoiseKernelCore
 
-/// Eight 64-bit lanes, each holding a 32-bit Philox word in its low half (AVX-512).
-enum Wide8: WideLanes {
-    typealias Wide = SIMD8<Int64>
-    @inline(__always) static func splat(_ x: UInt32) -> Wide { _mm512_set1_epi32(Int32(bitPattern: x)) }
-    @inline(__always) static func multiply(_ a: Wide, _ b: Wide) -> Wide { _mm512_mul_epu32(a, b) }
-    @inline(__always) static func high(_ a: Wide) -> Wide { _mm512_srli_epi64(a, 32) }
-    // Each pair of xors of a round becomes one vpternlog.
-    @inline(__always) static func xor(_ a: Wide, _ b: Wide) -> Wide { _mm512_xor_si512(a, b) }
-    @inline(__always) static func add(_ a: Wide, _ b: Wide) -> Wide { _mm512_add_epi32(a, b) }
-}
-
 /// Philox4x32-10 on the 32 counter blocks of two 64-element blocks of noise stream v1, as four
 /// sets of eight (`PhiloxWords<Wide8>`).
 enum Philox16 {
@@ -53,4 +42,13 @@ enum Philox16 {
                 (pack(c.w0, d.w0), pack(c.w1, d.w1), pack(c.w2, d.w2), pack(c.w3, d.w3)))
     }
 }
+
+/// Eight 64-bit lanes, each holding a 32-bit Philox word in its low half (AVX-512).
+enum Wide8: WideLanes {
+    typealias Wide = SIMD8<Int64>
+    @inline(__always) static func splat(_ x: UInt32) -> Wide { _mm512_set1_epi32(Int32(bitPattern: x)) }
+    @inline(__always) static func multiply(_ a: Wide, _ b: Wide) -> Wide { _mm512_mul_epu32(a, b) }
+    @inline(__always) static func high(_ a: Wide) -> Wide { _mm512_srli_epi64(a, 32) }
+}
+
 #endif

@@ -35,8 +35,15 @@ public protocol WideLanes {
     /// The high word of each 64-bit lane, in its low half.
     static func high(_ a: Wide) -> Wide
     static func xor(_ a: Wide, _ b: Wide) -> Wide
-    /// Lane-wise 32-bit addition.
+    /// Lane-wise addition of the low words (the high halves may differ).
     static func add(_ a: Wide, _ b: Wide) -> Wide
+}
+
+/// What is the same at every width. The add is 64-bit: its carry lands in the high half, which the
+/// multiply ignores and `high` shifts out, so the words come out as with a 32-bit add.
+extension WideLanes where Wide: SIMD, Wide.Scalar == Int64 {
+    @inlinable @inline(__always) public static func xor(_ a: Wide, _ b: Wide) -> Wide { a ^ b }
+    @inlinable @inline(__always) public static func add(_ a: Wide, _ b: Wide) -> Wide { a &+ b }
 }
 
 /// The four counter words of a set of Philox blocks, one block per 64-bit lane.
