@@ -111,7 +111,7 @@ let package = Package(
         // What several test targets share (the seeded generator); never linked into the daemon.
         .target(name: "NoisedTestSupport", path: "Tests/NoisedTestSupport"),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "NoisedTestSupport"]),
-        .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol"]),
+        .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol", "NoiseKernelCore", "Safetensors"]),
         .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel", "NoiseKernelCore", "NoisedTestSupport"], swiftSettings: kernelFlags),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "NoisedTestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol", "NoisedTestSupport"]),

@@ -15,7 +15,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                  "latent bytes do not match B x elements")
     if let ids = input.noiseIDs { precondition(ids.count == input.sampleCount, "noise ids not one per sample") }
     let options = size > 0 ? Int(data[size - 1]) : 0
-    let outputType = [OutputDType.input, .f32, .f16, .bf16][options & 3].resolved(for: input.latentType)
+    let outputType = OutputDType.allCases[options & 3].resolved(for: input.latentType)
     let metadata = [WireNames.stepKey: "7", WireNames.seqKey: "3", WireNames.seedKey: "1",
                     WireNames.protocolKey: WireNames.protocolVersion]
     guard let plan = try? OutputPlan(input: input, outputDType: outputType, includeClean: options & 4 != 0,

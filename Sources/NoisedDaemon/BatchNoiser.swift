@@ -97,11 +97,10 @@ public final class BatchNoiser: @unchecked Sendable {
         }
         let input = try InputBatch(message: message, latentTensor: settings.latentTensor, maxBatch: settings.maxBatch,
                                    headers: &headers)
-        let outputLatentType = settings.outputDType.resolved(for: input.latentType)
-        let inputType = ElementType(input.latentType), outputType = ElementType(outputLatentType)
+        let inputType = input.latentType, outputType = settings.outputDType.resolved(for: inputType)
         let step = settings.step(for: state)
         let plan = try OutputPlan(
-            input: input, outputDType: outputLatentType, includeClean: settings.includeClean,
+            input: input, outputDType: outputType, includeClean: settings.includeClean,
             includeWeight: settings.adaptive.enabled,
             metadata: [
                 WireNames.stepKey: String(step), WireNames.seqKey: String(state.seq),

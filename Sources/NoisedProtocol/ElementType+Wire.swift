@@ -1,30 +1,25 @@
 import NoiseKernelCore
 import Safetensors
 
-/// The protocol's latent types are exactly the kernel's element types.
+/// The element types are the safetensors float dtypes latents may have; every other dtype is
+/// passthrough only.
 extension ElementType {
-    package init(_ latent: LatentType) {
-        switch latent {
-        case .f32: self = .f32
-        case .f16: self = .f16
-        case .bf16: self = .bf16
+    public init?(_ dtype: DType) {
+        switch dtype {
+        case .F32: self = .f32
+        case .F16: self = .f16
+        case .BF16: self = .bf16
+        default: return nil
         }
     }
 
-    package init?(_ dtype: DType) {
-        guard let latent = LatentType(dtype) else { return nil }
-        self.init(latent)
-    }
-
-    package var latentType: LatentType {
+    public var dtype: DType {
         switch self {
-        case .f32: .f32
-        case .f16: .f16
-        case .bf16: .bf16
+        case .f32: .F32
+        case .f16: .F16
+        case .bf16: .BF16
         }
     }
-
-    package var dtype: DType { latentType.dtype }
 
     /// Values rounded once to this type, as little-endian bytes.
     package static func encode(_ values: [Float], as type: ElementType) -> [UInt8] {

@@ -1,3 +1,4 @@
+import NoiseKernelCore
 import Safetensors
 
 /// A validated view of one received input message. Nothing is copied except the noise ids; the
@@ -5,7 +6,7 @@ import Safetensors
 public struct InputBatch {
     public let reader: SafetensorsReader
     public let latents: TensorInfo
-    public let latentType: LatentType
+    public let latentType: ElementType
     /// The batch size B (first dimension of the latents).
     public let sampleCount: Int
     /// Elements per sample: the product of the latent shape after B (1 for a 1-D latent).
@@ -49,7 +50,7 @@ public struct InputBatch {
         if let reserved = reader.tensors.first(where: { WireNames.reservedInputNames.contains($0.name) }) {
             throw ProtocolError(.reservedName, "input tensor \"\(reserved.name)\" uses a name reserved for the output")
         }
-        guard let latentType = LatentType(latents.dtype) else {
+        guard let latentType = ElementType(latents.dtype) else {
             throw ProtocolError(
                 .badLatentDType, "latents \"\(latentTensor)\" are \(latents.dtype.rawValue); expected F32, F16 or BF16")
         }

@@ -1,4 +1,4 @@
-import Safetensors
+import NoiseKernelCore
 
 /// Tensor names and metadata keys of wire protocol v1.
 public enum WireNames {
@@ -23,38 +23,35 @@ public enum WireNames {
     public static let defaultIDsPerInstance: UInt64 = 1 << 48
 }
 
-/// The float types latents (and the noised output) may have.
-public enum LatentType: String, Sendable, CaseIterable {
-    case f32, f16, bf16
+/// The config's `output.dtype`: the latents' own type, or one element type for every batch.
+/// Spelled `input` or an `ElementType` name, so the dtype vocabulary stays `ElementType`'s.
+public enum OutputDType: Sendable, Hashable, CaseIterable, RawRepresentable {
+    case input
+    case fixed(ElementType)
 
-    public init?(_ dtype: DType) {
-        switch dtype {
-        case .F32: self = .f32
-        case .F16: self = .f16
-        case .BF16: self = .bf16
-        default: return nil
+    public static var allCases: [OutputDType] { [.input] + ElementType.allCases.map(OutputDType.fixed) }
+
+    public init?(rawValue: String) {
+        if rawValue == "input" {
+            self = .input
+        } else if let type = ElementType(rawValue: rawValue) {
+            self = .fixed(type)
+        } else {
+            return nil
         }
     }
 
-    public var dtype: DType {
+    public var rawValue: String {
         switch self {
-        case .f32: .F32
-        case .f16: .F16
-        case .bf16: .BF16
+        case .input: "input"
+        case let .fixed(type): type.rawValue
         }
     }
-}
 
-/// The config's `output.dtype`: the latents' own type or a fixed one.
-public enum OutputDType: String, Sendable, CaseIterable {
-    case input, f32, f16, bf16
-
-    public func resolved(for input: LatentType) -> LatentType {
+    public func resolved(for input: ElementType) -> ElementType {
         switch self {
         case .input: input
-        case .f32: .f32
-        case .f16: .f16
-        case .bf16: .bf16
+        case let .fixed(type): type
         }
     }
 }

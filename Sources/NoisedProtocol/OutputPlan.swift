@@ -1,3 +1,4 @@
+import NoiseKernelCore
 import Safetensors
 
 /// Where every tensor of one output message lives, and its header bytes. One per message; batches
@@ -9,7 +10,7 @@ import Safetensors
 public struct OutputPlan: Sendable {
     /// Size of the whole output message.
     public let byteCount: Int
-    public let outputType: LatentType
+    public let outputType: ElementType
     /// Absolute byte ranges in the output message. `zt`, `eps` and `clean` hold `outputType`
     /// elements in the latents' shape; `sigma` and `weight` F32 [B]; `noiseID` U64 [B].
     public let zt: Range<Int>
@@ -38,11 +39,11 @@ public struct OutputPlan: Sendable {
         let inputMetadata: [String: String]
         let inputDataStart: Int
         let inputByteCount: Int
-        let outputDType: LatentType
+        let outputDType: ElementType
         let includeClean: Bool
         let includeWeight: Bool
 
-        init(_ input: InputBatch, outputDType: LatentType, includeClean: Bool, includeWeight: Bool) {
+        init(_ input: InputBatch, outputDType: ElementType, includeClean: Bool, includeWeight: Bool) {
             latents = input.latents
             passthrough = input.passthrough
             inputMetadata = input.metadata
@@ -64,7 +65,7 @@ public struct OutputPlan: Sendable {
     ///     metadata and size, and the same options, only the header is written again (batches of
     ///     one shape differ only in their step and seq). The result is the same either way.
     public init(
-        input: InputBatch, outputDType: LatentType, includeClean: Bool, includeWeight: Bool,
+        input: InputBatch, outputDType: ElementType, includeClean: Bool, includeWeight: Bool,
         metadata: [String: String], reusing previous: OutputPlan? = nil
     ) throws(ProtocolError) {
         let source = Source(input, outputDType: outputDType, includeClean: includeClean, includeWeight: includeWeight)

@@ -54,7 +54,7 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(config.output.endpoint, "inproc://out")
         XCTAssertFalse(config.output.bind)
         XCTAssertEqual(config.output.highWaterMark, 64)
-        XCTAssertEqual(config.output.dtype, .bf16)
+        XCTAssertEqual(config.output.dtype, .fixed(.bf16))
         XCTAssertTrue(config.output.includeClean)
         XCTAssertEqual(config.steps.batchesPerStep, 4)
         XCTAssertEqual(config.shutdown.drainSeconds, 2.5)

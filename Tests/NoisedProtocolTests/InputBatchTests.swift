@@ -1,16 +1,17 @@
+import NoiseKernelCore
 import Safetensors
 import XCTest
 import NoisedProtocol
 
 final class InputBatchTests: XCTestCase {
-    func testValidInputsInEveryLatentTypeWithAndWithoutNoiseIDs() throws {
+    func testValidInputsInEveryElementTypeWithAndWithoutNoiseIDs() throws {
         let ids: [UInt64] = [7, 1 << 40, 0]
         let noiseIDVariants: [TensorSpec?] = [
             nil,
             ("noise_id", .I64, [3], bytes(ids.map { Int64($0) })),
             ("noise_id", .U64, [3], bytes(ids)),
         ]
-        for latentType in LatentType.allCases {
+        for latentType in ElementType.allCases {
             for noiseID in noiseIDVariants {
                 let latents = spec("latents", latentType.dtype, [3, 2, 5], salt: 3)
                 let caption = spec("caption", .BF16, [3, 4], salt: 5)
@@ -138,18 +139,25 @@ final class InputBatchTests: XCTestCase {
     }
 
     func testTypeMaps() {
-        XCTAssertEqual(LatentType(.F32), .f32)
-        XCTAssertEqual(LatentType(.F16), .f16)
-        XCTAssertEqual(LatentType(.BF16), .bf16)
-        XCTAssertNil(LatentType(.F64))
-        for type in LatentType.allCases {
-            XCTAssertEqual(LatentType(type.dtype), type)
-            XCTAssertEqual(OutputDType.input.resolved(for: type), type)
-            XCTAssertEqual(OutputDType.bf16.resolved(for: type), .bf16)
-            XCTAssertEqual(OutputDType.f16.resolved(for: type), .f16)
-            XCTAssertEqual(OutputDType.f32.resolved(for: type), .f32)
+        XCTAssertEqual(ElementType(.F32), .f32)
+        XCTAssertEqual(ElementType(.F16), .f16)
+        XCTAssertEqual(ElementType(.BF16), .bf16)
+        for dtype in DType.allCases where ![.F32, .F16, .BF16].contains(dtype) {
+            XCTAssertNil(ElementType(dtype), "\(dtype) is passthrough only")
         }
-        XCTAssertEqual(OutputDType(rawValue: "input"), .input)
+        for type in ElementType.allCases {
+            XCTAssertEqual(ElementType(type.dtype), type)
+            XCTAssertEqual(type.dtype.byteCount, type.byteCount)
+            XCTAssertEqual(OutputDType.input.resolved(for: type), type)
+            for fixed in ElementType.allCases {
+                XCTAssertEqual(OutputDType.fixed(fixed).resolved(for: type), fixed)
+            }
+        }
+        XCTAssertEqual(OutputDType.allCases.map(\.rawValue), ["input", "f32", "f16", "bf16"])
+        for output in OutputDType.allCases {
+            XCTAssertEqual(OutputDType(rawValue: output.rawValue), output)
+        }
+        XCTAssertNil(OutputDType(rawValue: "fp8"))
     }
 
     private func rawMessage(header: String, data: [UInt8]) -> [UInt8] {

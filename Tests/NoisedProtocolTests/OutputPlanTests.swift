@@ -1,3 +1,4 @@
+import NoiseKernelCore
 import Safetensors
 import XCTest
 import NoisedProtocol
@@ -45,7 +46,7 @@ final class OutputPlanTests: XCTestCase {
     }
 
     func testEveryTensorIsNaturallyAlignedAndPassthroughIsByteExact() throws {
-        for latents in LatentType.allCases {
+        for latents in ElementType.allCases {
             for output in OutputDType.allCases {
                 for (includeClean, includeWeight) in [(false, false), (true, false), (false, true), (true, true)] {
                     try roundTrip(input(latents: latents.dtype), output: output, includeClean: includeClean,
@@ -72,7 +73,7 @@ final class OutputPlanTests: XCTestCase {
     }
 
     func testNoisedTensorsHaveTheirDTypesShapesAndPlannedRanges() throws {
-        try roundTrip(input(latents: .BF16), output: .f32, includeClean: true, includeWeight: true) { batch, plan, reader in
+        try roundTrip(input(latents: .BF16), output: .fixed(.f32), includeClean: true, includeWeight: true) { batch, plan, reader in
             func check(_ name: String, _ dtype: DType, _ shape: [Int], _ range: Range<Int>?, marker: UInt8) throws {
                 let tensor = try XCTUnwrap(reader.tensor(named: name), name)
                 XCTAssertEqual(tensor.dtype, dtype, name)
@@ -107,7 +108,7 @@ final class OutputPlanTests: XCTestCase {
                            "caption", "empty", "mask", "bytes", "fp8"]
         let expectedBF16 = ["noise_id", "ids", "scale", "sigma", "weight", "tokens",
                             "z_t", "eps", "z_0", "caption", "empty", "mask", "bytes", "fp8"]
-        for (output, expected) in [(OutputDType.f32, expectedF32), (.bf16, expectedBF16)] {
+        for (output, expected) in [(OutputDType.fixed(.f32), expectedF32), (.fixed(.bf16), expectedBF16)] {
             try roundTrip(input(latents: .F16), output: output, includeClean: true, includeWeight: true) { _, _, reader in
                 // Empty tensors share an offset with their successor; the reader sorts them first.
                 XCTAssertEqual(reader.tensors.map(\.name).filter { $0 != "empty" }, expected.filter { $0 != "empty" })
@@ -132,7 +133,7 @@ final class OutputPlanTests: XCTestCase {
     }
 
     func testSizesFollowBatchAndOutputType() throws {
-        for output in [OutputDType.f32, .f16, .bf16] {
+        for output in ElementType.allCases.map(OutputDType.fixed) {
             try withBatch(message([spec("latents", .F32, [5, 4, 3])])) { batch in
                 let type = output.resolved(for: batch.latentType)
                 let plan = try OutputPlan(input: batch, outputDType: type, includeClean: true, includeWeight: true, metadata: [:])
@@ -153,9 +154,9 @@ final class OutputPlanTests: XCTestCase {
         // The same input again with new step/seq, then each thing a plan depends on changed in turn.
         let sequence: [([UInt8], OutputDType, Bool, Bool, Int)] = [
             (f32, .input, false, false, 1), (f32, .input, false, false, 2), (f32, .input, false, false, 1_000_000_000),
-            (f32, .bf16, false, false, 3), (f32, .bf16, true, false, 4), (f32, .bf16, true, true, 5),
-            (bf16, .bf16, true, true, 6), (noIDs, .bf16, true, true, 7), (otherMetadata, .bf16, true, true, 8),
-            (otherMetadata, .bf16, true, true, 99), (f32, .input, false, false, 10),
+            (f32, .fixed(.bf16), false, false, 3), (f32, .fixed(.bf16), true, false, 4), (f32, .fixed(.bf16), true, true, 5),
+            (bf16, .fixed(.bf16), true, true, 6), (noIDs, .fixed(.bf16), true, true, 7), (otherMetadata, .fixed(.bf16), true, true, 8),
+            (otherMetadata, .fixed(.bf16), true, true, 99), (f32, .input, false, false, 10),
         ]
         var previous: OutputPlan?
         for (index, (file, output, includeClean, includeWeight, seq)) in sequence.enumerated() {
