@@ -40,6 +40,9 @@ package final class Pipeline: @unchecked Sendable {
     /// Checks CURVE clients' keys when `security.curve` is set.
     let authenticator: ZAPAuthenticator?
     let metrics: NoisedMetrics
+    let clock: PipelineClock
+    /// The heartbeat counts nanoseconds from here.
+    private let epoch: ContinuousClock.Instant
     private let metricsAddress: String?
     let noiser: BatchNoiser
     let ids: IDLedger
@@ -53,7 +56,7 @@ package final class Pipeline: @unchecked Sendable {
 
     private let stopRequestedAt = Mutex<ContinuousClock.Instant?>(nil)
     let pendingConfig = Mutex<NoisedConfig?>(nil)
-    /// Monotonic nanoseconds of the last time the loop came round; a stuck pipeline stops updating it.
+    /// Nanoseconds from `epoch` to the last time the loop came round; a stuck pipeline stops updating it.
     let heartbeat = Atomic<UInt64>(0)
     private let sentCount = Atomic<UInt64>(0)
     let currentStep = Atomic<Int64>(0)
@@ -70,10 +73,14 @@ package final class Pipeline: @unchecked Sendable {
     /// most this many batches.
     private static let batchesPerPoll = 16
 
-    /// - Parameter context: the ZeroMQ context to make the sockets in; nil makes one. A test gives
-    ///   its own, so its sockets can speak `inproc://` with the pipeline's.
+    /// - Parameters:
+    ///   - context: the ZeroMQ context to make the sockets in; nil makes one. A test gives its own,
+    ///     so its sockets can speak `inproc://` with the pipeline's.
+    ///   - clock: where every deadline, interval and heartbeat reads the time.
     package init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil,
-                 context: ZMQContext? = nil) throws {
+                 context: ZMQContext? = nil, clock: PipelineClock = .continuous) throws {
+        self.clock = clock
+        epoch = clock.now()
         self.config = config
         self.settings = NoisingSettings(config)
         self.logger = logger
@@ -87,7 +94,7 @@ package final class Pipeline: @unchecked Sendable {
         ownsContext = context == nil
         let security = try SocketSecurity(config.security.curve)
         if let security {
-            let refusals = RefusalLog(logger: logger)
+            let refusals = RefusalLog(logger: logger, clock: clock)
             // The handler must be bound before any CURVE server socket binds.
             authenticator = try ZAPAuthenticator(context: self.context, allowedKeys: security.authorizedKeys) { [metrics] denial in
                 metrics.rejects(reason: "unauthorized").increment()
@@ -117,7 +124,7 @@ package final class Pipeline: @unchecked Sendable {
     /// Starts the drain: from now, `shutdown.drain_seconds` bound everything left to do.
     package func requestStop() {
         stopRequestedAt.withLock { requested in
-            if requested == nil { requested = .now }
+            if requested == nil { requested = clock.now() }
         }
     }
 
@@ -134,18 +141,23 @@ package final class Pipeline: @unchecked Sendable {
 
     /// Seconds since the loop last came round.
     package var secondsSinceHeartbeat: Double {
-        Double(DispatchTime.now().uptimeNanoseconds &- heartbeat.load(ordering: .relaxed)) / 1e9
+        Double(nanosecondsSinceEpoch() &- heartbeat.load(ordering: .relaxed)) / 1e9
     }
 
     /// Why `/healthz` should answer 503, or nil: a loop that has not come round for 10 s is stuck,
     /// and one that cannot reserve noise ids takes no batches.
-    var healthProblem: String? {
+    package var healthProblem: String? {
         if let problem = ids.problem { return problem }
         let stalled = secondsSinceHeartbeat
         return stalled < 10 ? nil : String(format: "pipeline has not come round for %.0f s", stalled)
     }
 
-    func beat() { heartbeat.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed) }
+    func beat() { heartbeat.store(nanosecondsSinceEpoch(), ordering: .relaxed) }
+
+    private func nanosecondsSinceEpoch() -> UInt64 {
+        let elapsed = (clock.now() - epoch).components
+        return UInt64(max(0, elapsed.seconds)) &* 1_000_000_000 &+ UInt64(max(0, elapsed.attoseconds / 1_000_000_000))
+    }
 
     package func run() throws -> Summary {
         defer {
@@ -163,7 +175,7 @@ package final class Pipeline: @unchecked Sendable {
             "kernel": "\(NoiseKernel.Implementation.best)", "descriptors": "\(DescriptorLimit.current().soft)",
             "step": "\(step)", "seq": "\(state.seq)", "samples": "\(state.samples)",
         ])
-        var lastSave = ContinuousClock.now
+        var lastSave = clock.now()
         while !stopping {
             beat()
             applyPendingReload(holdingBatch: false)
@@ -171,16 +183,16 @@ package final class Pipeline: @unchecked Sendable {
             if ready.inputEvents { try takeInputEvents() }
             if ready.feedback { try takeReports() }
             if ready.input || ready.acked { try takeBatches(input: ready.input, acked: ready.acked, until: nil) }
-            if ContinuousClock.now - lastSave >= Self.saveInterval {
+            if clock.now() - lastSave >= Self.saveInterval {
                 ids.saveIfChanged()
-                lastSave = .now
+                lastSave = clock.now()
             }
         }
 
         // Drain: what is already queued on the inputs is noised and sent, within the bound.
-        let deadline = drainDeadline ?? .now
+        let deadline = drainDeadline ?? clock.now()
         let drained = try takeBatches(input: true, acked: true, until: deadline)
-        sockets.close(lingerMilliseconds: Int32(max(.zero, deadline - .now).seconds * 1000))
+        sockets.close(lingerMilliseconds: Int32(max(.zero, deadline - clock.now()).seconds * 1000))
         ids.release()
 
         summary.rejected = Dictionary(uniqueKeysWithValues: rejects.counts.compactMap { label, n in
@@ -205,7 +217,7 @@ package final class Pipeline: @unchecked Sendable {
         var (fromInput, fromAcked) = (input, acked && sockets.acked != nil)
         var taken = 0
         while fromInput || fromAcked {
-            if let deadline { guard ContinuousClock.now < deadline else { break } } else {
+            if let deadline { guard clock.now() < deadline else { break } } else {
                 guard taken < Self.batchesPerPoll, !stopping else { break }
             }
             // No batch is taken without its noise ids and seq reserved on disk.
@@ -229,7 +241,7 @@ package final class Pipeline: @unchecked Sendable {
     }
 
     func record(_ error: ProtocolError) {
-        rejects.record(error, logger: logger)
+        rejects.record(error, logger: logger, now: clock.now())
         metrics.rejects(reason: error.reason.rawValue).increment()
     }
 
@@ -237,7 +249,7 @@ package final class Pipeline: @unchecked Sendable {
     /// apply reloads (a new output endpoint takes the batch) and, once stopping, gives up at the
     /// drain deadline.
     func handle(_ message: ZMQMessage) throws -> Outcome {
-        let arrival = ContinuousClock.now
+        let arrival = clock.now()
         summary.received += 1
         metrics.batchesIn.increment()
         metrics.bytesIn.increment(by: Int64(message.count))
@@ -259,7 +271,7 @@ package final class Pipeline: @unchecked Sendable {
         while try !sockets.output.send(outgoing) {
             beat()
             applyPendingReload(holdingBatch: true)
-            if let deadline = drainDeadline, ContinuousClock.now >= deadline {
+            if let deadline = drainDeadline, clock.now() >= deadline {
                 summary.undelivered += 1
                 return .unsent
             }
@@ -272,7 +284,7 @@ package final class Pipeline: @unchecked Sendable {
     }
 
     private func record(_ noised: NoisedMessage, arrival: ContinuousClock.Instant) {
-        let elapsed = (ContinuousClock.now - arrival).components
+        let elapsed = (clock.now() - arrival).components
         metrics.endToEndLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
         metrics.batchesOut.increment()
         metrics.samplesOut.increment(by: Int64(noised.sampleCount))
@@ -297,7 +309,7 @@ package final class Pipeline: @unchecked Sendable {
                 reason: "input_disconnect",
                 detail: "a producer's connection closed (\(event.address)): the producer closed it, or sent a frame over "
                     + "input.max_message_bytes (\(config.input.maxMessageBytes)), which ZeroMQ refuses by closing the connection",
-                logger: logger)
+                logger: logger, now: clock.now())
         }
     }
 
@@ -314,7 +326,7 @@ package final class Pipeline: @unchecked Sendable {
             } catch {
                 summary.reportsRejected += 1
                 metrics.feedbackReportsRejected.increment()
-                reportRejects.record(reason: "bad_report", detail: error.detail, logger: logger)
+                reportRejects.record(reason: "bad_report", detail: error.detail, logger: logger, now: clock.now())
             }
         }
     }
@@ -337,10 +349,14 @@ struct SocketSecurity {
 final class RefusalLog: Sendable {
     private let log = Mutex(RejectLog(message: "refused a client"))
     private let logger: Logger
+    private let clock: PipelineClock
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, clock: PipelineClock) {
+        self.logger = logger
+        self.clock = clock
+    }
 
     func record(_ denial: ZAPAuthenticator.Denial) {
-        log.withLock { $0.record(reason: "unauthorized", detail: "\(denial.address): \(denial.reason)", logger: logger) }
+        log.withLock { $0.record(reason: "unauthorized", detail: "\(denial.address): \(denial.reason)", logger: logger, now: clock.now()) }
     }
 }

@@ -77,7 +77,7 @@ final class IDLedgerTests: XCTestCase {
     }
 
     func testAStateDirectoryThatCannotBeWrittenFailsTheStartNamingIt() throws {
-        FileManager.default.createFile(atPath: directory, contents: Data("not a directory".utf8))
+        _ = FileManager.default.createFile(atPath: directory, contents: Data("not a directory".utf8))
         XCTAssertThrowsError(try IDLedger(store: StateStore(directory: directory + "/state"), maxBatch: 1, logger: logger)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains(directory! + "/state") && text.contains("state_dir cannot be written"), text)
@@ -90,7 +90,7 @@ final class IDLedgerTests: XCTestCase {
         ledger.state.samples = Reservation.sampleBlock  // the first reservation is used up
         let moved = directory + ".moved"
         try FileManager.default.moveItem(atPath: directory, toPath: moved)
-        FileManager.default.createFile(atPath: directory, contents: Data())
+        _ = FileManager.default.createFile(atPath: directory, contents: Data())
         XCTAssertFalse(ledger.reserve())
         XCTAssertFalse(ledger.reserve(), "it retries, and fails again")
         XCTAssertEqual(failures, 2)
