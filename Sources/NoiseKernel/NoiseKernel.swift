@@ -114,14 +114,9 @@ public struct NoiseKernel: Sendable {
 
 /// The 256-bit fused step for one (input, output) type pair, one block of 64 elements at a time.
 struct FusedStep8<In: KernelElement, Out: KernelElement>: FusedStep {
-    private var nonFinite = SIMD8<UInt32>.zero
-
-    init() {}
-
-    @inline(__always)
-    static func blend(sigma: Float) -> Blend<Lanes8> { Blend(sigma: sigma) }
-
-    var sawNonFinite: Bool { nonFinite & 0x8000_0000 != .zero }
+    typealias Width = Lanes8
+    private var nonFinite = NonFiniteScan<SIMD8<UInt32>>()
+    var sawNonFinite: Bool { nonFinite.found }
 
     @inline(__always)
     mutating func noise(
@@ -133,8 +128,7 @@ struct FusedStep8<In: KernelElement, Out: KernelElement>: FusedStep {
         @inline(__always)
         func step(_ noise: SIMD8<Float>, _ offset: Int) {
             let z0 = In.load8(input, inIndex &+ offset)
-            // The exponent field plus one carries into the sign bit only for Inf/NaN.
-            nonFinite |= (unsafeBitCast(z0, to: SIMD8<UInt32>.self) & 0x7f80_0000) &+ 0x0080_0000
+            nonFinite.observe(z0)
             Out.store8(blend.apply(clean: z0, noise: noise), outputs.zt, outIndex &+ offset)
             Out.store8(noise, outputs.eps, outIndex &+ offset)
             if let clean = outputs.clean { Out.store8(z0, clean, outIndex &+ offset) }

@@ -51,14 +51,9 @@ struct BlockGenerator16: NoiseBlocks {
 
 /// The 512-bit fused step for one (input, output) pair, two blocks of 64 elements at a time.
 struct FusedStep16<In: Element16, Out: Element16>: FusedStep {
-    private var nonFinite = SIMD16<UInt32>.zero
-
-    init() {}
-
-    @inline(__always)
-    static func blend(sigma: Float) -> Blend<Lanes16> { Blend(sigma: sigma) }
-
-    var sawNonFinite: Bool { nonFinite & 0x8000_0000 != .zero }
+    typealias Width = Lanes16
+    private var nonFinite = NonFiniteScan<SIMD16<UInt32>>()
+    var sawNonFinite: Bool { nonFinite.found }
 
     @inline(__always)
     mutating func noise(
@@ -80,8 +75,7 @@ struct FusedStep16<In: Element16, Out: Element16>: FusedStep {
         @inline(__always)
         func load(_ offset: Int) -> SIMD16<Float> {
             let z0 = In.load16(input, inIndex &+ offset)
-            // The exponent field plus one carries into the sign bit only for Inf/NaN.
-            nonFinite |= (unsafeBitCast(z0, to: SIMD16<UInt32>.self) & 0x7f80_0000) &+ 0x0080_0000
+            nonFinite.observe(z0)
             return z0
         }
         @inline(__always)

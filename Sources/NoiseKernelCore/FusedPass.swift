@@ -23,16 +23,31 @@ public struct FusedOutputs {
 /// whole blocks, in its own vector width. `FusedPass` drives it over a batch.
 public protocol FusedStep {
     associatedtype Blocks: NoiseBlocks
-    associatedtype SampleBlend
+    /// The lane width a sample's blend is splatted to.
+    associatedtype Width: Lanes
     init()
-    static func blend(sigma: Float) -> SampleBlend
     /// Noises `count` (1 or `Blocks.blocksPerStep`) whole blocks of a sample from block `block`:
     /// z_0 from element `inIndex` of `input`, outputs to element `outIndex` of `outputs`.
     mutating func noise(
-        _ blocks: Blocks, _ block: Int, count: Int, _ blend: SampleBlend,
+        _ blocks: Blocks, _ block: Int, count: Int, _ blend: Blend<Width>,
         input: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int)
     /// Whether any z_0 read so far was NaN or infinite.
     var sawNonFinite: Bool { get }
+}
+
+/// Whether any z_0 lane seen was NaN or infinite, accumulated without a branch per vector.
+public struct NonFiniteScan<Bits: SIMD> where Bits.Scalar == UInt32 {
+    @usableFromInline var bits = Bits.zero
+
+    @inlinable public init() {}
+
+    @inlinable @inline(__always)
+    public mutating func observe<Floats: SIMD>(_ z0: Floats) where Floats.Scalar == Float {
+        // The exponent field plus one carries into the sign bit only for Inf/NaN.
+        bits |= (unsafeBitCast(z0, to: Bits.self) & 0x7f80_0000) &+ 0x0080_0000
+    }
+
+    @inlinable public var found: Bool { bits & 0x8000_0000 != .zero }
 }
 
 /// The sample/block/edge loop of every kernel, written once: each implementation's module
@@ -59,7 +74,7 @@ public enum FusedPass<Step: FusedStep> {
                 let lower = max(elements.lowerBound, sampleStart) - sampleStart
                 let upper = min(elements.upperBound, sampleStart + batch.elementsPerSample) - sampleStart
                 let blocks = Step.Blocks(key: key, noiseID: batch.noiseIDs[sampleIndex])
-                let blend = Step.blend(sigma: batch.sigmas[sampleIndex])
+                let blend = Blend<Step.Width>(sigma: batch.sigmas[sampleIndex])
                 var block = lower / size
                 while block * size < upper {
                     let blockStart = block * size
