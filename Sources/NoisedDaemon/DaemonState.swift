@@ -13,6 +13,8 @@ public struct DaemonState: Codable, Equatable, Sendable {
     public var seq: UInt64 = 0
     /// The largest step trainers reported on the feedback socket; nil before the first report.
     public var reportedStep: Int64?
+    /// The trainers' generation (see `FeedbackReport`); nil until a report names one above 0.
+    public var generation: UInt64?
     /// The adaptive proposal's per-bin loss history; nil until the first loss report.
     public var lossHistory: LossHistory?
     /// Counters spoken for ahead of use; nil in files written before reservations existed.
@@ -23,7 +25,7 @@ public struct DaemonState: Codable, Equatable, Sendable {
     // Files written before these fields existed lack them: optional fields decode with
     // decodeIfPresent (synthesised), so version 1 stays readable both ways.
     private enum CodingKeys: String, CodingKey {
-        case version, batches, samples, seq, reserved
+        case version, batches, samples, seq, reserved, generation
         case reportedStep = "reported_step", lossHistory = "loss_history"
     }
 

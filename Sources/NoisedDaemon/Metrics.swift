@@ -16,6 +16,8 @@ public final class NoisedMetrics: Sendable {
     public let bytesOut: CoreMetrics.Counter
     public let feedbackReports: CoreMetrics.Counter
     public let feedbackReportsRejected: CoreMetrics.Counter
+    public let feedbackReportsStale: CoreMetrics.Counter
+    public let feedbackResumes: CoreMetrics.Counter
     public let inputDisconnects: CoreMetrics.Counter
     public let reloads: CoreMetrics.Counter
     public let reloadFailures: CoreMetrics.Counter
@@ -73,6 +75,8 @@ public final class NoisedMetrics: Sendable {
         bytesOut = counter("bytes_sent", "Bytes of output messages sent.")
         feedbackReports = counter("feedback_reports", "Trainer reports received, valid or not.")
         feedbackReportsRejected = counter("feedback_reports_rejected", "Trainer loss reports rejected as malformed.")
+        feedbackReportsStale = counter("feedback_reports_stale", "Trainer reports ignored: their generation is older than the running one.")
+        feedbackResumes = counter("feedback_resumes", "Trainer reports that started a new generation (a resume), moving the step.")
         inputDisconnects = counter("input_disconnects", "Producer connections closed, including by ZeroMQ for a frame over input.max_message_bytes.")
         reloads = counter("reloads", "Configuration reloads applied (SIGHUP).")
         reloadFailures = counter("reload_failures", "Configuration reloads refused; the running configuration was kept.")

@@ -49,6 +49,7 @@ package final class Pipeline: @unchecked Sendable {
     var summary = Summary()
     var rejects = RejectLog()
     private var reportRejects = RejectLog(message: "rejected report")
+    private var staleReports = RejectLog(message: "stale report", level: .info)
     // A producer that exits closes its connection too, so this is a notice, not a warning.
     private var disconnectLog = RejectLog(message: "input connection closed", level: .notice)
     /// Set while a reload is being applied, so a batch it sends does not start another.
@@ -321,7 +322,21 @@ package final class Pipeline: @unchecked Sendable {
             metrics.feedbackReports.increment()
             do {
                 let report = try message.withUnsafeBytes { bytes throws(FeedbackError) in try FeedbackReport(message: bytes) }
-                ids.state.apply(report, settings: settings)
+                switch ids.state.apply(report, settings: settings) {
+                case .applied: break
+                case let .resumed(from, to, generation):
+                    metrics.feedbackResumes.increment()
+                    logger.notice("trainers resumed: the curriculum's step moves to the report's", metadata: [
+                        "from_step": "\(from)", "to_step": "\(to)", "generation": "\(generation)",
+                        "seq": "\(ids.state.seq)", "samples": "\(ids.state.samples)",
+                    ])
+                case let .stale(current):
+                    metrics.feedbackReportsStale.increment()
+                    staleReports.record(
+                        reason: "stale_report",
+                        detail: "generation \(report.generation) is older than the running generation \(current): ignored",
+                        logger: logger, now: clock.now())
+                }
                 currentStep.store(settings.step(for: ids.state), ordering: .relaxed)
             } catch {
                 summary.reportsRejected += 1

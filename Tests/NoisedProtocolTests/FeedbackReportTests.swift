@@ -17,6 +17,12 @@ final class FeedbackReportTests: XCTestCase {
         XCTAssertEqual(try parse([], ["step": "500"]), FeedbackReport(step: 500))
     }
 
+    func testGeneration() throws {
+        XCTAssertEqual(try parse([], ["step": "500", "generation": "3"]), FeedbackReport(step: 500, generation: 3))
+        XCTAssertEqual(try parse([], ["step": "5", "generation": "18446744073709551615"]).generation, .max)
+        XCTAssertEqual(try parse([], ["step": "5"]).generation, 0, "absent means generation 0")
+    }
+
     func testSigmaAndLoss() throws {
         let report = try parse([("sigma", .F32, [3], f32([0, 0.5, 1])), ("loss", .F32, [3], f32([1, 2, 3]))], ["step": "7"])
         XCTAssertEqual(report, FeedbackReport(step: 7, sigmas: [0, 0.5, 1], losses: [1, 2, 3]))
@@ -27,6 +33,8 @@ final class FeedbackReportTests: XCTestCase {
             ([], [:], "'step' is missing"),
             ([], ["step": "-1"], "decimal integer >= 0"),
             ([], ["step": "12x"], "decimal integer >= 0"),
+            ([], ["step": "1", "generation": "-2"], "'generation' must be a decimal integer >= 0, got '-2'"),
+            ([], ["step": "1", "generation": "next"], "'generation' must be a decimal integer >= 0, got 'next'"),
             ([("sigma", .F32, [1], f32([0.5]))], ["step": "1"], "got only 'sigma'"),
             ([("loss", .F32, [1], f32([0.5]))], ["step": "1"], "got only 'loss'"),
             ([("sigma", .F32, [2], f32([0.5, 0.5])), ("loss", .F32, [1], f32([1]))], ["step": "1"], "has 2 values but 'loss' has 1"),
