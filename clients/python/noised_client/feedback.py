@@ -1,14 +1,18 @@
 """The trainer's side of the feedback channel: loss reports to the daemon, and the weighted loss.
 
-A report is one ZeroMQ frame holding a safetensors file: metadata ``step`` (a decimal integer) and,
-optionally, ``sigma`` and ``loss`` (F32 ``[N]``, one value per sample). The daemon uses the step to
-drive its curriculum (``steps.source: feedback``) and the (sigma, loss) pairs to adapt its proposal
-of sigma (``schedule.adaptive``).
+A report is one ZeroMQ frame holding a safetensors file: metadata ``step`` (a decimal integer),
+optionally ``generation`` (a decimal integer, 0 when absent) and, optionally, ``sigma`` and ``loss``
+(F32 ``[N]``, one value per sample). The daemon uses the step to drive its curriculum
+(``steps.source: feedback``) and the (sigma, loss) pairs to adapt its proposal of sigma
+(``schedule.adaptive``). Within one generation the daemon follows the largest step reported; a
+report with a higher generation (a trainer resumed from a checkpoint) sets the step to its own,
+back or forth; reports of an earlier generation are ignored.
 """
 
 from __future__ import annotations
 
 import numbers
+import time
 from typing import Any
 
 import numpy as np
@@ -16,7 +20,7 @@ import zmq
 
 from .codec import encode
 
-__all__ = ["Reporter", "encode_report", "weighted_loss"]
+__all__ = ["Reporter", "encode_report", "new_generation", "weighted_loss"]
 
 _PATTERNS = {"push": zmq.PUSH, "pub": zmq.PUB}
 
@@ -36,14 +40,22 @@ def _as_f32_vector(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def encode_report(step: int, sigma: Any = None, loss: Any = None) -> bytes:
-    """One feedback message: metadata ``step``, and ``sigma`` and ``loss`` F32 ``[N]`` if given.
+def _check_counter(value: Any, name: str, limit: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < limit:
+        raise ValueError(f"report: {name} must be an integer in [0, {limit}), got {value!r}")
+    return int(value)
 
-    Raises ValueError for what the daemon would reject: a step that is not an integer >= 0, only
-    one of sigma and loss, lengths that differ or are 0, sigma outside [0, 1], non-finite values.
+
+def encode_report(step: int, sigma: Any = None, loss: Any = None, *, generation: int = 0) -> bytes:
+    """One feedback message: metadata ``step`` (and ``generation`` when not 0), and ``sigma`` and
+    ``loss`` F32 ``[N]`` if given.
+
+    Raises ValueError for what the daemon would reject: a step or generation that is not an
+    integer >= 0, only one of sigma and loss, lengths that differ or are 0, sigma outside [0, 1],
+    non-finite values.
     """
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(f"report: step must be an integer >= 0, got {step!r}")
+    step = _check_counter(step, "step", 1 << 63)
+    generation = _check_counter(generation, "generation", 1 << 64)
     if (sigma is None) != (loss is None):
         missing = "loss" if loss is None else "sigma"
         raise ValueError(f"report: sigma and loss go together, {missing} is missing")
@@ -56,7 +68,28 @@ def encode_report(step: int, sigma: Any = None, loss: Any = None) -> bytes:
         if np.any(outside):
             raise ValueError(f"report: sigma must lie in [0, 1], got {sigma_f32[outside][:8].tolist()}")
         tensors = {"sigma": sigma_f32, "loss": loss_f32}
-    return encode(tensors, {"step": str(int(step))})
+    metadata = {"step": str(step)}
+    if generation:
+        metadata["generation"] = str(generation)
+    return encode(tensors, metadata)
+
+
+def new_generation() -> int:
+    """A generation above any taken earlier this way: milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def _agreed_generation(generation: int) -> int:
+    """Rank 0's generation on every rank when torch.distributed is initialized, else ``generation``."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return generation
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return generation
+    chosen = [generation]
+    dist.broadcast_object_list(chosen, src=0)
+    return int(chosen[0])
 
 
 class Reporter:
@@ -73,11 +106,13 @@ class Reporter:
     """
 
     def __init__(self, endpoint: str, *, bind: bool = False, pattern: str = "push", hwm: int = 1000,
-                 linger_ms: int = 2000, context: zmq.Context | None = None):
+                 linger_ms: int = 2000, context: zmq.Context | None = None, generation: int = 0):
         if pattern not in _PATTERNS:
             raise ValueError(f"Reporter pattern must be one of {sorted(_PATTERNS)}, got {pattern!r}")
         self.endpoint = endpoint
         self.pattern = pattern
+        #: Sent with every report; `resume` raises it. Save it in checkpoints beside the step.
+        self.generation = _check_counter(generation, "generation", 1 << 64)
         self._linger_ms = linger_ms
         context = context or zmq.Context.instance()
         self._socket = context.socket(_PATTERNS[pattern])
@@ -97,7 +132,23 @@ class Reporter:
         sigma and loss are 1-D numpy arrays, torch tensors or lists (converted to F32); report the
         per-sample losses before any importance weighting, since the daemon adapts to the raw loss.
         """
-        self.send_bytes(encode_report(step, sigma, loss), timeout_ms=timeout_ms)
+        self.send_bytes(encode_report(step, sigma, loss, generation=self.generation), timeout_ms=timeout_ms)
+
+    def resume(self, step: int, *, generation: int | None = None, timeout_ms: int | None = None) -> int:
+        """Tell the daemon the trainer resumed from a checkpoint at ``step``: it moves the curriculum
+        back (or forward) to that step, and ignores later-arriving reports of the run before.
+
+        This starts a new generation, ``generation`` or, by default, `new_generation()`; every later
+        report carries it. It must exceed every generation the daemon has seen (the default does,
+        while clocks move forward). Under torch.distributed every rank must call ``resume`` (it is
+        a collective): rank 0's generation is broadcast so all ranks report the same one, and the
+        first of their resumes to arrive moves the step. Noise ids never repeat on a resume: the
+        daemon's counters only move forward. Returns the generation.
+        """
+        chosen = _agreed_generation(new_generation() if generation is None else generation)
+        self.generation = _check_counter(chosen, "generation", 1 << 64)
+        self.report(step, timeout_ms=timeout_ms)
+        return self.generation
 
     def send_bytes(self, message: bytes, *, timeout_ms: int | None = None) -> None:
         """Send an already encoded report as one frame."""

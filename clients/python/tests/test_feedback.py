@@ -179,3 +179,50 @@ def test_adapted_histories_and_the_step_survive_a_restart(daemon, sockets, tmp_p
     away_from_edges = np.min(np.abs(sigma[:, None] - np.array([0.6, 0.8])), axis=1) > 1e-4
     np.testing.assert_allclose(after["weight"][away_from_edges], expected_weight[away_from_edges], rtol=1e-4)
     assert noised.stop().returncode == 0
+
+
+EARLY_MEAN = -1.5
+
+
+def test_a_resume_moves_the_step_back_sigma_follows_and_no_noise_id_repeats(daemon, sockets):
+    seed, batch = 91, 64
+    feedback = f"ipc://{sockets}/feedback.sock"
+    overrides = feedback_config(feedback, source="feedback", interpolation="hold", curriculum=[
+        {"at_step": 0, "distribution": "logit_normal", "mean": EARLY_MEAN, "std": LATE_STD},
+        {"at_step": 500, "distribution": "logit_normal", "mean": LATE_MEAN, "std": LATE_STD},
+    ])
+    noised = daemon({"seed": seed, **overrides})
+    with Session(noised) as session, Reporter(feedback) as reporter:
+        late = exchange_until(session, lambda got: got.step == 900, "noised.step 900",
+                              batch=batch, on_output=lambda index, got: reporter.report(900))
+        generation = reporter.resume(100)
+        resumed = exchange_until(session, lambda got: got.step == 100, "noised.step 100 after the resume",
+                                 batch=batch, first_index=500)
+        # A report of the run before the resume, queued behind it, changes nothing; the next report
+        # of the new generation (sent after it, on the same socket) shows it has been taken.
+        reporter.generation = 0
+        reporter.report(2000)
+        reporter.generation = generation
+        reporter.report(150)
+        after = exchange_until(session, lambda got: got.step == 150, "noised.step 150 after a stale report",
+                               batch=batch, first_index=1000)
+        early = [got for got in resumed + after if got.step in (100, 150)]
+        for _ in range(10):
+            session.send(latents(2000 + len(early), batch))
+            early += receive(session.consumer, 1)
+    steps = [got.step for got in late + resumed + after]
+    assert 2000 not in steps, "the stale report moved the step"
+    assert all(got.step == 150 for got in early[-10:])
+
+    ids = np.concatenate([got["noise_id"] for got in late + resumed + after + early[-10:]])
+    assert len(np.unique(ids)) == len(ids), "a noise id repeated across the resume"
+    sigma = np.concatenate([got["sigma"] for got in early])
+    u1, _ = reference.sigma_uniforms(seed, np.concatenate([got["noise_id"] for got in early]))
+    np.testing.assert_allclose(sigma, reference.logit_normal_sigma(u1, EARLY_MEAN, LATE_STD),
+                               rtol=0, atol=QUANTILE_TOLERANCE)
+
+    stopped = noised.stop()
+    assert stopped.returncode == 0, stopped.stderr
+    resumes = [f for f in noised.log_records() if f.get("msg", "").startswith("trainers resumed")]
+    assert [(f["from_step"], f["to_step"], f["generation"]) for f in resumes] == [("900", "100", str(generation))]
+    assert any(f.get("msg") == "stale report" for f in noised.log_records())

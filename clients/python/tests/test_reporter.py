@@ -92,10 +92,10 @@ def test_torch_tensors_are_reported_as_f32():
 
 
 @pytest.mark.parametrize("step, sigma, loss, message", [
-    (-1, None, None, "step must be an integer >= 0"),
-    (1.5, None, None, "step must be an integer >= 0"),
-    ("3", None, None, "step must be an integer >= 0"),
-    (True, None, None, "step must be an integer >= 0"),
+    (-1, None, None, "step must be an integer in [0, "),
+    (1.5, None, None, "step must be an integer in [0, "),
+    ("3", None, None, "step must be an integer in [0, "),
+    (True, None, None, "step must be an integer in [0, "),
     (1, [0.5], None, "loss is missing"),
     (1, None, [0.5], "sigma is missing"),
     (1, [0.5, 0.6], [1.0], "same length"),
@@ -156,3 +156,31 @@ def test_weighted_loss_with_torch_keeps_the_graph():
     loss.backward()
     assert loss.item() == pytest.approx((1 + 2 + 18) / 3)
     np.testing.assert_allclose(prediction.grad.numpy(), [2 / 3, 2 / 3, 4.0])
+
+
+def test_a_generation_is_sent_only_when_set_and_checked():
+    assert decode(encode_report(3))[1] == {"step": "3"}
+    assert decode(encode_report(3, generation=12))[1] == {"step": "3", "generation": "12"}
+    for bad in (-1, 1 << 64, 2.0, True):
+        with pytest.raises(ValueError, match=r"generation must be an integer in \[0, "):
+            encode_report(3, generation=bad)
+
+
+def test_resume_starts_a_new_generation_that_later_reports_carry(sockets, context):
+    endpoint = f"ipc://{sockets}/resume.sock"
+    pull = context.socket(zmq.PULL)
+    pull.bind(endpoint)
+    try:
+        with Reporter(endpoint, context=context) as reporter:
+            assert reporter.resume(40, generation=7) == 7
+            reporter.report(41)
+            chosen = reporter.resume(40)
+            assert chosen == reporter.generation and chosen > 7  # milliseconds since the epoch
+            got = []
+            for _ in range(3):
+                assert pull.poll(RECV_TIMEOUT_MS), "a report did not arrive"
+                got.append(decode(pull.recv())[1])
+        assert got == [{"step": "40", "generation": "7"}, {"step": "41", "generation": "7"},
+                       {"step": "40", "generation": str(chosen)}]
+    finally:
+        pull.close(linger=0)
