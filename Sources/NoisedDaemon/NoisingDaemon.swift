@@ -49,9 +49,12 @@ public final class NoisingDaemon: Sendable {
                 systemd.send("READY=1\nSTATUS=reload failed: \(error)")
             }
         }
+        // SIGHUP is trapped before the pipeline starts, so a reload sent as soon as "ready" is
+        // logged is queued, not the signal's default action (which ends the process).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         // Graceful shutdown runs in reverse order: the pipeline, last here, starts draining first.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: ReloadService(daemon: self)),
+            .init(service: ReloadService(daemon: self, hangups: hangups)),
             .init(service: WatchdogService(progress: pipeline, watchdogInterval: systemd.watchdogInterval,
                                            send: { [systemd] in systemd.send($0) })),
         ]
@@ -140,9 +143,11 @@ struct PipelineService: Service {
 /// SIGHUP → reload.
 struct ReloadService: Service {
     let daemon: NoisingDaemon
+    /// Trapped by the caller before any service starts.
+    let hangups: UnixSignalsSequence
 
     func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in hangups.cancelOnGracefulShutdown() {
             daemon.reload()
         }
     }
