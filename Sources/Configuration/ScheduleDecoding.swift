@@ -92,7 +92,7 @@ struct ComponentEntry: Decodable {
     }
 }
 
-/// `shift: 3.0`, or `shift: {auto: sequence_length, base_shift, max_shift, base_seq_len, max_seq_len, patch}`.
+/// `shift: 3.0`, or `shift: {auto: sequence_length, base_shift, max_shift, base_seq_len, max_seq_len, patch, tokens}`.
 struct ShiftEntry: Decodable {
     let shift: Shift
 
@@ -101,7 +101,7 @@ struct ShiftEntry: Decodable {
             shift = .fixed(fixed)
             return
         }
-        let known = ["auto", "base_shift", "max_shift", "base_seq_len", "max_seq_len", "patch"]
+        let known = ["auto", "base_shift", "max_shift", "base_seq_len", "max_seq_len", "patch", "tokens"]
         guard (try? decoder.container(keyedBy: ConfigKey.self)) != nil else {
             throw ConfigIssue(codingPath: decoder.codingPath,
                               message: "expected a number or a mapping {auto: sequence_length, ...}")
@@ -111,12 +111,16 @@ struct ShiftEntry: Decodable {
         let mode = try keys.value("auto", default: "")
         guard mode == "sequence_length" else { throw keys.issue("auto", "must be sequence_length; got '\(mode)'") }
         let defaults = SequenceLengthShift()
+        let layout = try keys.choice("tokens", default: defaults.layout)
+        if layout == .packed, keys.contains(ConfigKey("patch")) {
+            throw keys.issue("patch", "does not apply with tokens: packed (the latents' second dim is the token count)")
+        }
         shift = .sequenceLength(SequenceLengthShift(
             baseShift: try keys.value("base_shift", default: defaults.baseShift),
             maxShift: try keys.value("max_shift", default: defaults.maxShift),
             baseSequenceLength: try keys.value("base_seq_len", default: defaults.baseSequenceLength),
             maxSequenceLength: try keys.value("max_seq_len", default: defaults.maxSequenceLength),
-            patch: try keys.value("patch", default: defaults.patch)))
+            patch: try keys.value("patch", default: defaults.patch), layout: layout))
     }
 }
 

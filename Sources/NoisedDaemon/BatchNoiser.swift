@@ -52,6 +52,8 @@ public struct NoisedMessage: Sendable {
     public let sampleCount: Int
     public let step: Int64
     public let sigmas: [Float]
+    /// The latents' shape as received.
+    public let latentShape: [Int]
     /// The adaptive proposal's mass per σ bin when it shaped this batch.
     public let binWeights: [Double]?
     /// Time the kernel took over the whole batch, across the workers.
@@ -154,7 +156,7 @@ public final class BatchNoiser: @unchecked Sendable {
         state.samples &+= UInt64(samples)
         state.seq &+= 1
         return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
-                             sigmas: sigmas, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
+                             sigmas: sigmas, latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
     }
 
     /// A σ outside [0, 1] or a non-finite weight would make every z_t of its sample garbage: the

@@ -54,6 +54,8 @@ package final class Pipeline: @unchecked Sendable {
     private var disconnectLog = RejectLog(message: "input connection closed", level: .notice)
     /// Set while a reload is being applied, so a batch it sends does not start another.
     var applyingReload = false
+    /// Latent shapes whose sequence-length shift was logged under the running schedule.
+    var shiftsLogged = Set<[Int]>()
 
     private let stopRequestedAt = Mutex<ContinuousClock.Instant?>(nil)
     let pendingConfig = Mutex<NoisedConfig?>(nil)
@@ -264,6 +266,7 @@ package final class Pipeline: @unchecked Sendable {
             return .rejected(error)
         }
         metrics.samplesIn.increment(by: Int64(noised.sampleCount))
+        logShiftOnce(latentShape: noised.latentShape)
         metrics.kernelLatency.recordNanoseconds(noised.kernelNanoseconds)
         let buffers = noiser.buffers
         let outgoing = try ZMQOutgoingMessage(zeroCopy: noised.buffer.pointer, count: noised.byteCount) {
@@ -282,6 +285,21 @@ package final class Pipeline: @unchecked Sendable {
         currentStep.store(settings.step(for: ids.state), ordering: .relaxed)
         record(noised, arrival: arrival)
         return .queued(seq: seq)
+    }
+
+    /// A token count read wrongly (packed latents read as spatial ones) changes σ without an error,
+    /// so the first batch of each shape says what the shift made of it. Bounded: a producer
+    /// sending ever new shapes logs the first few hundred.
+    private func logShiftOnce(latentShape: [Int]) {
+        guard settings.schedule.usesLatentShape, shiftsLogged.count < 256,
+              shiftsLogged.insert(latentShape).inserted else { return }
+        let shifts = settings.schedule.sequenceLengthShifts(latentShape: latentShape)
+        logger.info("sequence-length shift", metadata: [
+            "shape": "\(latentShape.map(String.init).joined(separator: "x"))",
+            "tokens": "\(shifts.map { String(format: "%.0f", $0.tokens) }.joined(separator: ","))",
+            "shift": "\(shifts.map { String(format: "%.3f", $0.shift) }.joined(separator: ","))",
+            "at_step": "\(shifts.map { String($0.atStep) }.joined(separator: ","))",
+        ])
     }
 
     private func record(_ noised: NoisedMessage, arrival: ContinuousClock.Instant) {

@@ -59,6 +59,7 @@ extension Pipeline {
         if kept.workers != config.workers { noiser.resize(workers: kept.workers) }
         config = kept
         settings = NoisingSettings(kept)
+        shiftsLogged.removeAll()  // the new schedule may read shapes differently
         ids.maxBatch = settings.maxBatch
         currentStep.store(settings.step(for: state), ordering: .relaxed)
         return changed

@@ -62,16 +62,23 @@ public struct ScheduleReport: Sendable {
         return Summary(mean: mean, quantiles: quantileLevels.map(quantile), densities: densities)
     }
 
+    /// What the sequence-length shifts make of the shape, so a wrong token layout shows.
+    private func tokensAndShifts(_ shape: [Int]) -> String {
+        schedule.sequenceLengthShifts(latentShape: shape).map {
+            " (keyframe at step \($0.atStep): \(Int($0.tokens)) tokens, shift \(String(format: "%.3f", $0.shift)))"
+        }.joined()
+    }
+
     /// One row per step: mean, quantiles and a density bar over sigma from 0 to 1 (each row
     /// scaled to its own peak, printed at the end); keyframe steps are starred.
     public func terminal() -> String {
         let keyframeSteps = Set(schedule.keyframes.map(\.atStep))
-        var lines = [
-            "sigma in [\(Self.format(schedule.sigmaMin)), \(Self.format(schedule.sigmaMax))], "
-                + "\(schedule.interpolation.rawValue) interpolation, \(schedule.keyframes.count) keyframe(s)"
-                + (latentShape.map { ", latent shape \($0.map(String.init).joined(separator: "x"))" } ?? ""),
-            Self.header(label: "step"),
-        ]
+        var title = "sigma in [\(Self.format(schedule.sigmaMin)), \(Self.format(schedule.sigmaMax))], "
+            + "\(schedule.interpolation.rawValue) interpolation, \(schedule.keyframes.count) keyframe(s)"
+        if let latentShape {
+            title += ", latent shape \(latentShape.map(String.init).joined(separator: "x"))" + tokensAndShifts(latentShape)
+        }
+        var lines = [title, Self.header(label: "step")]
         for step in steps {
             let label = "\(step)" + (keyframeSteps.contains(step) ? "*" : " ")
             lines.append(Self.row(label: label, summary(atStep: step, bins: Self.terminalBins)))

@@ -47,28 +47,41 @@ public enum Shift: Sendable, Equatable {
 
 /// diffusers' `calculate_shift`: mu = base_shift + (max_shift - base_shift)·(L - base_seq_len) /
 /// (max_seq_len - base_seq_len), extrapolated outside the two points, then clamped to
-/// ±Shift.maxLogShift so that s = exp(mu) stays finite for any token count. The token count
-/// L is the product of the latent's spatial dims divided by the product of the patch, with the patch
-/// aligned to the trailing dims (so [1, 2, 2] serves [B, C, T, H, W] videos and [B, C, H, W] images).
+/// ±Shift.maxLogShift so that s = exp(mu) stays finite for any token count. The token count L
+/// depends on the latent's `TokenLayout`.
 public struct SequenceLengthShift: Sendable, Equatable {
+    /// How a latent's shape gives its token count.
+    public enum TokenLayout: String, Sendable, Equatable, CaseIterable {
+        /// [batch, channels, spatial...]: L is the product of the spatial dims divided by the
+        /// product of the patch, the patch aligned to the trailing dims (so [1, 2, 2] serves
+        /// [B, C, T, H, W] videos and [B, C, H, W] images).
+        case spatial
+        /// [batch, tokens, features], patches already packed (Flux trainers send [B, 4096, 64]):
+        /// L is the second dim; the patch does not apply.
+        case packed
+    }
+
     public var baseShift: Double
     public var maxShift: Double
     public var baseSequenceLength: Double
     public var maxSequenceLength: Double
     public var patch: [Int]
+    public var layout: TokenLayout
 
     /// Flux's defaults.
     public init(baseShift: Double = 0.5, maxShift: Double = 1.15, baseSequenceLength: Double = 256,
-                maxSequenceLength: Double = 4096, patch: [Int] = [1, 2, 2]) {
+                maxSequenceLength: Double = 4096, patch: [Int] = [1, 2, 2], layout: TokenLayout = .spatial) {
         self.baseShift = baseShift
         self.maxShift = maxShift
         self.baseSequenceLength = baseSequenceLength
         self.maxSequenceLength = maxSequenceLength
         self.patch = patch
+        self.layout = layout
     }
 
-    /// The token count of a [batch, channels, spatial...] latent.
+    /// The token count of a latent of this shape, read as `layout` says.
     public func sequenceLength(latentShape: [Int]) -> Double {
+        if layout == .packed { return Double(latentShape.count > 1 ? latentShape[1] : 1) }
         let spatial = latentShape.dropFirst(2)
         var length = 1.0
         for (offset, dim) in spatial.reversed().enumerated() {

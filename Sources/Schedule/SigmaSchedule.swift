@@ -124,6 +124,15 @@ public struct SigmaSchedule: Sendable, Equatable {
         keyframes.contains { if case .sequenceLength = $0.shift { true } else { false } }
     }
 
+    /// What each shape-dependent keyframe makes of latents of this shape: the token count it reads
+    /// and the shift that gives, so an operator can check the layout (for the log).
+    public func sequenceLengthShifts(latentShape: [Int]) -> [(atStep: Int64, tokens: Double, shift: Double)] {
+        keyframes.compactMap { keyframe in
+            guard case let .sequenceLength(auto) = keyframe.shift else { return nil }
+            return (keyframe.atStep, auto.sequenceLength(latentShape: latentShape), auto.value(latentShape: latentShape))
+        }
+    }
+
     /// The distribution in force at `step` for latents of `latentShape` ([batch, channels,
     /// spatial...]; nil: shape-dependent shifts use their base sequence length). Before the first
     /// keyframe the first holds, after the last the last; between keyframes a and b the weight w of

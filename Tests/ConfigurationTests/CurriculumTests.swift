@@ -93,5 +93,14 @@ final class CurriculumTests: XCTestCase {
                        "schedule.curriculum[0].shift.patch[1]", "must be >= 1, got 0")
         assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, patch: 2}}"),
                        "schedule.curriculum[0].shift.patch", "expected a list of integers, got '2'")
+        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, tokens: flat}}"),
+                       "schedule.curriculum[0].shift.tokens", "must be one of spatial, packed; got 'flat'")
+        assertRejected(curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, tokens: packed, patch: [2, 2]}}"),
+                       "schedule.curriculum[0].shift.patch", "does not apply with tokens: packed")
+    }
+
+    func testPackedTokensDecode() throws {
+        let config = try NoisedConfig.parse(yaml: curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, tokens: packed}}"))
+        XCTAssertEqual(config.schedule.keyframes[0].shift, .sequenceLength(SequenceLengthShift(layout: .packed)))
     }
 }

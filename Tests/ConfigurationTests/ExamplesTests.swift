@@ -15,7 +15,7 @@ final class ExamplesTests: XCTestCase {
 
     func testEveryExampleParses() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "flux-sequence-shift.yaml",
+        XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "flux-packed.yaml", "flux-sequence-shift.yaml",
                                "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
         for name in names { XCTAssertNoThrow(try example(name), name) }
         // The one-distribution configs behind the pictures in docs/schedules.md.
@@ -47,6 +47,14 @@ final class ExamplesTests: XCTestCase {
         XCTAssertEqual(median1024, shift * 0.5 / (1 + (shift - 1) * 0.5), accuracy: 1e-9)
         let median512 = schedule.distribution(atStep: 0, latentShape: [1, 16, 64, 64]).quantile(0.5)
         XCTAssertEqual(median512, exp(0.63) / (1 + exp(0.63)), accuracy: 1e-9)
+    }
+
+    func testPackedFluxLatentsGetTheShiftOfTheirUnpackedShape() throws {
+        let packed = try example("flux-packed.yaml").schedule, spatial = try example("flux-sequence-shift.yaml").schedule
+        for (packedShape, unpackedShape) in [([1, 4096, 64], [1, 16, 128, 128]), ([4, 1024, 64], [4, 16, 64, 64])] {
+            XCTAssertEqual(packed.distribution(atStep: 0, latentShape: packedShape).quantile(0.5),
+                           spatial.distribution(atStep: 0, latentShape: unpackedShape).quantile(0.5), accuracy: 1e-15)
+        }
     }
 
     func testCoarseToFineMovesFromNoiseToDetail() throws {

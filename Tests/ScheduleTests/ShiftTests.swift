@@ -48,6 +48,26 @@ final class ShiftTests: XCTestCase {
         XCTAssertEqual(flux.value(latentShape: nil), exp(0.5), accuracy: 1e-15)
     }
 
+    func testPackedLatentsCountTheirSecondDimAsTokens() {
+        // Flux trainers pack 2x2 patches of a 1024x1024 image's 16x128x128 latent into [B, 4096, 64].
+        let packed = SequenceLengthShift(layout: .packed)
+        XCTAssertEqual(packed.sequenceLength(latentShape: [2, 4096, 64]), 4096)
+        XCTAssertEqual(packed.value(latentShape: [2, 4096, 64]), SequenceLengthShift().value(latentShape: [2, 16, 128, 128]))
+        // Read as spatial, the same tensor is 32 tokens: the mistake the layout exists to prevent.
+        XCTAssertEqual(SequenceLengthShift().sequenceLength(latentShape: [2, 4096, 64]), 32)
+    }
+
+    func testTheScheduleNamesTheTokensAndShiftOfEachShapeDependentKeyframe() throws {
+        let schedule = try SigmaSchedule(sigmaMin: 0, sigmaMax: 1, interpolation: .linear, keyframes: [
+            Keyframe(atStep: 0, distribution: .uniform, shift: .fixed(3)),
+            Keyframe(atStep: 100, distribution: .uniform, shift: .sequenceLength(SequenceLengthShift(layout: .packed))),
+        ])
+        let shifts = schedule.sequenceLengthShifts(latentShape: [1, 1024, 64])
+        XCTAssertEqual(shifts.map(\.atStep), [100])
+        XCTAssertEqual(shifts.map(\.tokens), [1024])
+        XCTAssertEqual(shifts[0].shift, exp(0.5 + 0.65 * (1024 - 256) / 3840), accuracy: 1e-14)
+    }
+
     /// exp(mu) overflowed past about 4.2 M tokens (and underflowed below), making sigma NaN: mu is
     /// clamped to ±maxLogShift, and sigma stays finite at every u including 0 and 1.
     func testSequenceLengthShiftStaysFiniteForAnyTokenCount() throws {

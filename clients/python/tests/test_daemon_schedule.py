@@ -72,3 +72,40 @@ def test_sigma_follows_the_curriculum_between_keyframes(daemon, interpolation):
         assert np.all(middle >= low - QUANTILE_TOLERANCE) and np.all(middle <= high + QUANTILE_TOLERANCE)
         assert np.mean(np.abs(middle - from_uniform)) > 0.01
         assert np.mean(np.abs(middle - from_late)) > 0.01
+
+
+def _load_example(name):
+    import yaml
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).resolve().parents[3] / "config" / "examples" / name).read_text())
+
+
+def _flux_sigma(u, tokens):
+    """Flux's shifted logit-normal σ for a batch of this many tokens (calculate_shift + time_shift)."""
+    from scipy.special import expit, ndtri
+
+    mu = 0.5 + (1.15 - 0.5) * (tokens - 256) / (4096 - 256)
+    x = expit(ndtri(np.asarray(u, np.float64)))
+    return np.exp(mu) / (np.exp(mu) + 1 / x - 1)
+
+
+def test_packed_flux_latents_get_the_shift_of_their_token_count_and_the_daemon_says_so(daemon):
+    seed = 99
+    noised = daemon(merge_schedule(_load_example("flux-packed.yaml"), seed))
+    shapes = [(2, 4096, 64), (2, 1024, 64), (2, 4096, 64)]
+    outputs = sorted(exchange(noised, [{"latents": np.zeros(shape, np.float32)} for shape in shapes]),
+                     key=lambda got: got.seq)
+    for got, shape in zip(outputs, shapes):
+        u1, _ = reference.sigma_uniforms(seed, got["noise_id"])
+        np.testing.assert_allclose(got["sigma"], _flux_sigma(u1, shape[1]), rtol=0, atol=QUANTILE_TOLERANCE)
+    assert noised.stop().returncode == 0  # every line it wrote is read
+    logged = [record for record in noised.log_records() if record.get("msg") == "sequence-length shift"]
+    assert [(r["shape"], r["tokens"], r["shift"]) for r in logged] == [
+        ("2x4096x64", "4096", f"{np.exp(1.15):.3f}"),
+        ("2x1024x64", "1024", f"{np.exp(0.5 + 0.65 * 768 / 3840):.3f}"),
+    ], logged
+
+
+def merge_schedule(example: dict, seed: int) -> dict:
+    return {"seed": seed, "schedule": example["schedule"]}
