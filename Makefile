@@ -32,10 +32,12 @@ test: deps
 demo: build
 	@scripts/demo.sh $(BIN)
 
-# The kernel beside numpy and memcpy, then the pipeline beside a plain ZeroMQ relay (about 5 minutes).
+# The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, then the Python
+# consumer's receive rate with and without memory reuse (about 6 minutes).
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
+	$(PYTHON) clients/python/benchmarks/receive.py
 
 # libFuzzer on the safetensors reader, input validation with the output plan, the feedback parser and
 # the config decoder (σ sampled from each accepted config), FUZZ_SECONDS each (docs/operations.md).

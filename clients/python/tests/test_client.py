@@ -44,3 +44,68 @@ def test_producer_send_times_out_without_a_peer(endpoint):
     with Producer(endpoint, acknowledged=False, bind=True, hwm=1, linger_ms=0) as producer:
         with pytest.raises(TimeoutError, match="within 50 ms"):
             producer.send({"x": np.zeros(1)}, timeout_ms=50)
+
+
+
+# Above glibc's largest mmap threshold, so that without reuse every message maps fresh pages.
+MESSAGE_BYTES = 40 << 20
+MESSAGES = 24
+HOLD_EVERY = 4
+
+
+def _receive_holding_some(endpoint: str, keep_freed_memory: bool, results) -> None:
+    """In its own process (the allocator policy is process-wide): receive MESSAGES batches, keep
+    every HOLD_EVERY-th, drop the rest; report whether the held ones still hold what they held,
+    where each message's bytes were, and the page faults of the second half."""
+    import resource
+
+    with Consumer(endpoint, bind=True, hwm=2, keep_freed_memory=keep_freed_memory) as consumer:
+        results.put("bound")
+        held, addresses, faults = {}, [], 0
+        for index in range(MESSAGES):
+            if index == MESSAGES // 2:
+                faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            batch = consumer.recv(timeout_ms=30_000)
+            if batch is None:
+                results.put(f"message {index} did not arrive in 30 s")
+                return
+            assert int(batch["z_t"][0]) == index % 251, (index, int(batch["z_t"][0]))
+            addresses.append(batch["z_t"].__array_interface__["data"][0])
+            if index % HOLD_EVERY == 0:
+                held[index] = batch
+            del batch
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        intact = {index: bool(np.all(batch["z_t"] == index % 251)) for index, batch in held.items()}
+    results.put((intact, addresses, faults / (MESSAGES - MESSAGES // 2)))
+
+
+@pytest.mark.parametrize("keep_freed_memory", [False, True])
+def test_a_batch_still_held_is_never_overwritten_while_released_memory_is_reused(tmp_path, keep_freed_memory):
+    import multiprocessing
+
+    endpoint = f"ipc://{socket_dir(tmp_path)}/hold.sock"
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    child = spawn.Process(target=_receive_holding_some, args=(endpoint, keep_freed_memory, results))
+    child.start()
+    try:
+        assert results.get(timeout=60) == "bound"
+        with Producer(endpoint, acknowledged=False, hwm=2) as producer:
+            for index in range(MESSAGES):
+                producer.send({"z_t": np.full(MESSAGE_BYTES, index % 251, np.uint8)}, timeout_ms=30_000)
+            outcome = results.get(timeout=120)
+    finally:
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+    assert not isinstance(outcome, str), outcome
+    intact, addresses, faults_per_message = outcome
+    assert intact == {index: True for index in range(0, MESSAGES, HOLD_EVERY)}
+    for index, address in enumerate(addresses):
+        assert address not in {addresses[i] for i in range(0, index, HOLD_EVERY)}, \
+            f"message {index} was received into the bytes of a batch still held"
+    if keep_freed_memory:
+        # Fresh pages would fault once per 4 KiB page; reused ones are already mapped.
+        pages = MESSAGE_BYTES // 4096
+        assert faults_per_message < pages / 2, f"{faults_per_message:.0f} page faults per message of {pages} pages"
+    assert child.exitcode == 0
