@@ -4,8 +4,13 @@ PYTHON     ?= python3
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 BIN        := .build/release/noised
-PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml
-PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML
+PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml, torch
+PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML torch==2.13.0+cpu
+# diffusers for the recipe tests (its schedulers and training_utils), without the dependency
+# resolver: it could otherwise bring a newer torch. The second list is what those modules import.
+DIFFUSERS := diffusers==0.42.1
+DIFFUSERS_DEPS := importlib_metadata filelock 'huggingface_hub>=1.32,<3' regex requests Pillow
+DIFFUSERS_CHECK := from diffusers import FlowMatchEulerDiscreteScheduler; import diffusers.training_utils
 
 .PHONY: all deps build test test-swift test-python demo bench fuzz install clean
 
@@ -19,6 +24,10 @@ deps:
 	@$(PYTHON) -c "import $(PY_IMPORTS)" 2>/dev/null || { \
 	  echo "installing Python packages: $(PY_PACKAGES)"; \
 	  $(PYTHON) -m pip install -q $(PY_PACKAGES); }
+	@$(PYTHON) -c "$(DIFFUSERS_CHECK)" 2>/dev/null || { \
+	  echo "installing $(DIFFUSERS) (no dependencies) and $(DIFFUSERS_DEPS)"; \
+	  $(PYTHON) -m pip install -q --no-deps $(DIFFUSERS) && \
+	  $(PYTHON) -m pip install -q $(DIFFUSERS_DEPS); }
 
 build: deps
 	$(SWIFT) build -c release --product noised
