@@ -210,6 +210,24 @@ def test_flux_sigma_matches_the_shifted_trainer_per_resolution(daemon):
             f"{name}: noised's shifted σ should differ from diffusers' unshifted Flux training σ")
 
 
+# Packed as diffusers' FluxPipeline._pack_latents packs them: [B, (H/2)(W/2), 16 * 2 * 2].
+FLUX_PACKED_SHAPES = {"1024px": (4096, 64), "512px": (1024, 64)}
+
+
+def test_flux_packed_latents_get_the_shift_of_their_unpacked_shape(daemon):
+    noised = daemon(example("flux-packed.yaml"))
+    generator = torch.Generator().manual_seed(TRAINER_SEED)
+    got = {name: daemon_sigma(noised, shape, FLUX_SAMPLES, FLUX_BATCH, dtype=ml_dtypes.bfloat16,
+                              first_id=index * FLUX_SAMPLES)
+           for index, (name, shape) in enumerate(FLUX_PACKED_SHAPES.items())}
+    # The trainer shifts by the unpacked latent's height and width.
+    trainer = {name: flux_shift_sigma(SAMPLES, shape[-2], shape[-1], generator) for name, shape in FLUX_SHAPES.items()}
+    for name in FLUX_PACKED_SHAPES:
+        assert ks_pvalue(got[name], trainer[name]) >= P_MIN, (
+            f"{name}: noised's σ for packed {FLUX_PACKED_SHAPES[name]} differs from the flux_shift trainer's")
+    assert ks_pvalue(got["1024px"], trainer["512px"]) < P_MIN, "the test cannot tell 1024px's shift from 512px's"
+
+
 # --- Mochi 1: genmoai/mochi demos/fine_tuner/train.py -------------------------------------------
 
 MOCHI_SHAPE = (12, 28, 60, 106)  # 163 frames at 480x848 through the VAE: [C, T, H, W]
