@@ -75,6 +75,7 @@ def ks_pvalue(a, b) -> float:
 SD3_SHIFT = 3.0
 SD3_LOGIT_STD = 1.0
 
+
 def sd3_script_sigma(count: int, *, logit_mean: float, logit_std: float, shift: float,
                      generator: torch.Generator) -> np.ndarray:
     """σ as the diffusers SD3 LoRA script draws it (huggingface/diffusers,
@@ -99,12 +100,12 @@ def test_sd3_sigma_matches_the_diffusers_lora_script(daemon, script_logit_mean):
         # The script indexes the schedule from its noisy end: its --logit_mean m is noised's mean -m.
         keyframe["mean"] = -script_logit_mean
     got = daemon_sigma(daemon(config), (16, 4, 4), SAMPLES, 256)
+    generator = torch.Generator().manual_seed(TRAINER_SEED)
 
     def script(logit_mean=script_logit_mean, shift=SD3_SHIFT):
         return sd3_script_sigma(SAMPLES, logit_mean=logit_mean, logit_std=SD3_LOGIT_STD, shift=shift,
                                 generator=generator)
 
-    generator = torch.Generator().manual_seed(TRAINER_SEED)
     assert ks_pvalue(got, script()) >= P_MIN, (
         f"noised's σ under {keyframe} differs from the SD3 script's at --logit_mean {script_logit_mean}")
     assert ks_pvalue(got, script(shift=1.0)) < P_MIN, "the test cannot tell shift 3 from no shift"
@@ -114,8 +115,8 @@ def test_sd3_sigma_matches_the_diffusers_lora_script(daemon, script_logit_mean):
 
 
 def test_sd3_index_path_quantises_sigma_to_the_schedule_levels(daemon):
-    """The script's σ takes the scheduler's 1000 levels, never below the last, and σ = 1 itself;
-    noised's σ is continuous. Mapped onto those levels the script's way, the two agree too."""
+    """The script's σ lies on the scheduler's 1000 levels, from 1 down to the last; noised's is
+    continuous. Mapped onto those levels the script's way, the two agree too."""
     shift = SD3_SHIFT
     got = daemon_sigma(daemon(example("sd3-logit-normal-shift3.yaml")), (16, 4, 4), SAMPLES, 256)
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, shift=shift)
