@@ -68,41 +68,49 @@ public enum FusedPass<Step: FusedStep> {
             let scratchInput = scratch.baseAddress!
             let scratchOutputs = FusedOutputs(zt: scratchInput + 4 * size, eps: scratchInput + 8 * size,
                                               clean: outputs.clean == nil ? nil : scratchInput + 12 * size)
+            let frames = batch.layout.frames, frameElements = batch.layout.frameElements
             var sampleIndex = elements.lowerBound / batch.elementsPerSample
             while sampleIndex * batch.elementsPerSample < elements.upperBound {
                 let sampleStart = sampleIndex * batch.elementsPerSample
-                let lower = max(elements.lowerBound, sampleStart) - sampleStart
-                let upper = min(elements.upperBound, sampleStart + batch.elementsPerSample) - sampleStart
+                let sampleLower = max(elements.lowerBound, sampleStart) - sampleStart
+                let sampleUpper = min(elements.upperBound, sampleStart + batch.elementsPerSample) - sampleStart
                 let blocks = Step.Blocks(key: key, noiseID: batch.noiseIDs[sampleIndex])
-                let blend = Blend<Step.Width>(sigma: batch.sigmas[sampleIndex])
-                var block = lower / size
-                while block * size < upper {
-                    let blockStart = block * size
-                    let index = sampleStart &+ blockStart
-                    if blockStart >= lower && blockStart + step * size <= upper {
-                        pass.noise(blocks, block, count: step, blend, input: input, index, outputs: outputs, index)
-                        block += step
-                        continue
-                    }
-                    if blockStart >= lower && blockStart + size <= upper {
-                        pass.noise(blocks, block, count: 1, blend, input: input, index, outputs: outputs, index)
-                    } else {
-                        // A block only partly inside the range (or the sample): run it whole on a
-                        // zero-padded copy.
-                        let needed = max(lower, blockStart)..<min(upper, blockStart + size)
-                        let skip = needed.lowerBound - blockStart
-                        scratchInput.initializeMemory(as: UInt8.self, repeating: 0, count: size * inBytes)
-                        (scratchInput + skip * inBytes).copyMemory(
-                            from: input + (sampleStart + needed.lowerBound) * inBytes, byteCount: needed.count * inBytes)
-                        pass.noise(blocks, block, count: 1, blend, input: scratchInput, 0, outputs: scratchOutputs, 0)
-                        let outOffset = (sampleStart + needed.lowerBound) * outBytes, byteCount = needed.count * outBytes
-                        (outputs.zt + outOffset).copyMemory(from: scratchOutputs.zt + skip * outBytes, byteCount: byteCount)
-                        (outputs.eps + outOffset).copyMemory(from: scratchOutputs.eps + skip * outBytes, byteCount: byteCount)
-                        if let clean = outputs.clean, let scratchClean = scratchOutputs.clean {
-                            (clean + outOffset).copyMemory(from: scratchClean + skip * outBytes, byteCount: byteCount)
+                // Runs of one σ: the whole sample, or one frame's elements. A block that straddles
+                // two runs goes through the edge path once for each, so eps is the same either way.
+                var run = sampleLower / frameElements
+                while run * frameElements < sampleUpper {
+                    let lower = max(sampleLower, run * frameElements), upper = min(sampleUpper, (run + 1) * frameElements)
+                    let blend = Blend<Step.Width>(sigma: batch.sigmas[sampleIndex &* frames &+ run % frames])
+                    var block = lower / size
+                    while block * size < upper {
+                        let blockStart = block * size
+                        let index = sampleStart &+ blockStart
+                        if blockStart >= lower && blockStart + step * size <= upper {
+                            pass.noise(blocks, block, count: step, blend, input: input, index, outputs: outputs, index)
+                            block += step
+                            continue
                         }
+                        if blockStart >= lower && blockStart + size <= upper {
+                            pass.noise(blocks, block, count: 1, blend, input: input, index, outputs: outputs, index)
+                        } else {
+                            // A block only partly inside the range (or the sample): run it whole on a
+                            // zero-padded copy.
+                            let needed = max(lower, blockStart)..<min(upper, blockStart + size)
+                            let skip = needed.lowerBound - blockStart
+                            scratchInput.initializeMemory(as: UInt8.self, repeating: 0, count: size * inBytes)
+                            (scratchInput + skip * inBytes).copyMemory(
+                                from: input + (sampleStart + needed.lowerBound) * inBytes, byteCount: needed.count * inBytes)
+                            pass.noise(blocks, block, count: 1, blend, input: scratchInput, 0, outputs: scratchOutputs, 0)
+                            let outOffset = (sampleStart + needed.lowerBound) * outBytes, byteCount = needed.count * outBytes
+                            (outputs.zt + outOffset).copyMemory(from: scratchOutputs.zt + skip * outBytes, byteCount: byteCount)
+                            (outputs.eps + outOffset).copyMemory(from: scratchOutputs.eps + skip * outBytes, byteCount: byteCount)
+                            if let clean = outputs.clean, let scratchClean = scratchOutputs.clean {
+                                (clean + outOffset).copyMemory(from: scratchClean + skip * outBytes, byteCount: byteCount)
+                            }
+                        }
+                        block += 1
                     }
-                    block += 1
+                    run += 1
                 }
                 sampleIndex += 1
             }

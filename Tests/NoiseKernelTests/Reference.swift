@@ -36,6 +36,8 @@ final class BatchBuffers {
     let inputType: ElementType, outputType: ElementType
     var input: [UInt8], zt: [UInt8], eps: [UInt8], clean: [UInt8]
     var sigmas: [Float], noiseIDs: [UInt64]
+    /// nil: one σ per sample.
+    var layout: FrameLayout?
 
     init(samples: Int, elements: Int, input: ElementType, output: ElementType, values: (Int) -> Float) {
         sampleCount = samples
@@ -77,7 +79,7 @@ final class BatchBuffers {
                                     input: inputRaw, inputType: inputType,
                                     zt: ztRaw, eps: epsRaw,
                                     clean: withClean ? cleanRaw : nil,
-                                    outputType: outputType, sigmas: sigmas, noiseIDs: ids)
+                                    outputType: outputType, sigmas: sigmas, noiseIDs: ids, layout: layout)
                                 for range in ranges {
                                     if kernel.run(batch, elements: range) { nonFinite = true }
                                 }
