@@ -24,6 +24,8 @@ public struct NoisedConfig: Sendable, Equatable {
     public var adaptive = AdaptiveSettings()
     /// `schedule.stratified`: spread each batch's uniforms over [0, 1) in one stratum per sample.
     public var stratified = false
+    /// `schedule.frames`: σ per frame and conditioning frames (nil: one σ per sample).
+    public var frames: FrameSampling?
     public var feedback = FeedbackConfig()
     public var metrics = MetricsConfig()
     public var security = SecurityConfig()
@@ -84,6 +86,7 @@ extension NoisedConfig: Decodable {
         schedule = scheduleSection.schedule
         adaptive = scheduleSection.adaptive
         stratified = scheduleSection.stratified
+        frames = scheduleSection.frames
         security = try keys.section("security", default: defaults.security)
     }
 }

@@ -16,16 +16,18 @@ struct ScheduleSection: Decodable {
     let schedule: SigmaSchedule
     let adaptive: AdaptiveSettings
     let stratified: Bool
+    let frames: FrameSampling?
 
     init(_ schedule: SigmaSchedule) {
         self.schedule = schedule
         adaptive = AdaptiveSettings()
         stratified = false
+        frames = nil
     }
 
     init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
-            "sigma_min", "sigma_max", "interpolation", "curriculum", "adaptive", "stratified",
+            "sigma_min", "sigma_max", "interpolation", "curriculum", "adaptive", "stratified", "frames",
         ])
         let defaults = Self.defaultSchedule
         let sigmaMin = try keys.value("sigma_min", default: defaults.sigmaMin)
@@ -41,6 +43,36 @@ struct ScheduleSection: Decodable {
         }
         adaptive = try keys.section("adaptive", default: AdaptiveEntry(AdaptiveSettings())).settings
         stratified = try keys.value("stratified", default: false)
+        frames = try keys.section("frames", default: FramesEntry?.none)?.frames
+    }
+}
+
+/// `schedule.frames: {axis, mode, chunk, condition: [{weight, first, last}]}`.
+struct FramesEntry: Decodable {
+    let frames: FrameSampling
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["axis", "mode", "chunk", "condition"])
+        let axis: Int = try keys.requiredValue("axis", missing: "missing; the latent axis that indexes frames, e.g. 2 for [B, C, T, H, W]")
+        let conditions = try keys.value("condition", default: [ConditionEntry]()).map(\.condition)
+        let mode = try keys.choice("mode", default: FrameSampling.Mode.independent)
+        let chunk: Int = try keys.value("chunk", default: 1)
+        do {
+            frames = try FrameSampling(axis: axis, mode: mode, chunk: chunk, conditions: conditions)
+        } catch {
+            throw ConfigError(keyPath: dottedPath(decoder.codingPath) + "." + error.parameter, message: error.message)
+        }
+    }
+}
+
+/// One conditioning option: `{weight, first, last}`.
+struct ConditionEntry: Decodable {
+    let condition: FrameSampling.Condition
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["weight", "first", "last"])
+        condition = FrameSampling.Condition(weight: try keys.value("weight", default: 1.0),
+                                            first: try keys.value("first", default: 0), last: try keys.value("last", default: 0))
     }
 }
 

@@ -39,11 +39,12 @@ public struct NoiseStream: Sendable, Equatable {
     }
 
     /// The per-sample uniforms sigma (and later choices) are drawn from. Their own Philox stream:
-    /// key (seed_lo32, seed_hi32 ^ "SIGM"), counter (0, 0, id_lo32, id_hi32); each uniform takes 53
-    /// bits from two outputs, (k + 0.5) * 2^-53 in f64.
-    public func sigmaUniforms(noiseID: UInt64) -> (Double, Double) {
+    /// key (seed_lo32, seed_hi32 ^ "SIGM"), counter (word0, word1, id_lo32, id_hi32); each uniform
+    /// takes 53 bits from two outputs, (k + 0.5) * 2^-53 in f64. (0, 0) is the sample's σ, (1 + c, 0)
+    /// frame chunk c's σ, (0, 1) the sample's conditioning choice (docs/noise-stream.md).
+    public func sigmaUniforms(noiseID: UInt64, word0: UInt32 = 0, word1: UInt32 = 0) -> (Double, Double) {
         let sigmaKey = SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32) ^ NoiseStreamV1.sigmaKeyTweak)
-        let counter = SIMD4<UInt32>(0, 0, UInt32(truncatingIfNeeded: noiseID), UInt32(truncatingIfNeeded: noiseID >> 32))
+        let counter = SIMD4<UInt32>(word0, word1, UInt32(truncatingIfNeeded: noiseID), UInt32(truncatingIfNeeded: noiseID >> 32))
         let x = Philox4x32_10.block(counter: counter, key: sigmaKey)
         func uniform(_ high: UInt32, _ low: UInt32) -> Double {
             (Double((UInt64(high) << 21) | (UInt64(low) >> 11)) + 0.5) * 0x1p-53

@@ -21,6 +21,7 @@ public struct NoisingSettings: Sendable {
     public var schedule: SigmaSchedule
     public var adaptive: AdaptiveSettings
     public var stratified: Bool
+    public var frames: FrameSampling?
 
     public init(_ config: NoisedConfig) {
         latentTensor = config.input.tensor
@@ -35,6 +36,7 @@ public struct NoisingSettings: Sendable {
         schedule = config.schedule
         adaptive = config.adaptive
         stratified = config.stratified
+        frames = config.frames
     }
 
     /// The curriculum's step: the largest step trainers reported, when steps come from feedback and
@@ -101,9 +103,11 @@ public final class BatchNoiser: @unchecked Sendable {
                                    headers: &headers)
         let inputType = input.latentType, outputType = settings.outputDType.resolved(for: inputType)
         let step = settings.step(for: state)
+        let frames = try Self.frameLayout(settings.frames, latentShape: input.latents.shape)
         let plan = try OutputPlan(
             input: input, outputDType: outputType, includeClean: settings.includeClean,
-            includeWeight: settings.adaptive.enabled,
+            includeWeight: settings.adaptive.enabled, frames: frames?.layout.frames,
+            includeCondMask: frames.map { !$0.sampling.conditions.isEmpty } ?? false,
             metadata: [
                 WireNames.stepKey: String(step), WireNames.seqKey: String(state.seq),
                 WireNames.seedKey: String(stream.seed), WireNames.protocolKey: WireNames.protocolVersion,
@@ -122,17 +126,32 @@ public final class BatchNoiser: @unchecked Sendable {
             (UInt64(settings.instance) << 48) | (state.samples + UInt64($0))
         }
         let draw = SigmaDraw(settings: settings, state: state, step: step, latentShape: input.latents.shape)
-        let (sigmas, weights) = draw.sigmas(noiseIDs.map { stream.sigmaUniforms(noiseID: $0) })
+        var clean: [Bool]? = nil
+        let (sigmas, weights): ([Float], [Float]?)
+        if let frames {
+            (sigmas, weights, clean) = draw.frameSigmas(frames.sampling, frames: frames.layout.frames, noiseIDs: noiseIDs, stream: stream)
+        } else {
+            (sigmas, weights) = draw.sigmas(noiseIDs.map { stream.sigmaUniforms(noiseID: $0) })
+        }
         try Self.checkDrawn(sigmas: sigmas, weights: weights)
 
         let buffer = buffers.take(byteCount: plan.byteCount)
         let out = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: plan.byteCount)
         plan.writeHeaderAndPassthrough(into: out, from: input)
         for b in 0..<samples {
-            out.storeBytes(of: sigmas[b].bitPattern.littleEndian, toByteOffset: plan.sigma.lowerBound + 4 * b, as: UInt32.self)
             out.storeBytes(of: noiseIDs[b].littleEndian, toByteOffset: plan.noiseID.lowerBound + 8 * b, as: UInt64.self)
-            if let weights, let range = plan.weight {
-                out.storeBytes(of: weights[b].bitPattern.littleEndian, toByteOffset: range.lowerBound + 4 * b, as: UInt32.self)
+        }
+        for (index, sigma) in sigmas.enumerated() {
+            out.storeBytes(of: sigma.bitPattern.littleEndian, toByteOffset: plan.sigma.lowerBound + 4 * index, as: UInt32.self)
+        }
+        if let weights, let range = plan.weight {
+            for (index, weight) in weights.enumerated() {
+                out.storeBytes(of: weight.bitPattern.littleEndian, toByteOffset: range.lowerBound + 4 * index, as: UInt32.self)
+            }
+        }
+        if let clean, let range = plan.condMask {
+            for (index, isClean) in clean.enumerated() {
+                out.storeBytes(of: UInt8(isClean ? 1 : 0), toByteOffset: range.lowerBound + index, as: UInt8.self)
             }
         }
         let kernelStart = DispatchTime.now().uptimeNanoseconds
@@ -144,7 +163,7 @@ public final class BatchNoiser: @unchecked Sendable {
                     zt: UnsafeMutableRawBufferPointer(rebasing: out[plan.zt]),
                     eps: UnsafeMutableRawBufferPointer(rebasing: out[plan.eps]),
                     clean: plan.clean.map { UnsafeMutableRawBufferPointer(rebasing: out[$0]) }, outputType: outputType,
-                    sigmas: sigmaView, noiseIDs: idView))
+                    sigmas: sigmaView, noiseIDs: idView, layout: frames?.layout))
             }
         }
         let kernelNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - kernelStart)
@@ -157,6 +176,20 @@ public final class BatchNoiser: @unchecked Sendable {
         state.seq &+= 1
         return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
                              sigmas: sigmas, latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
+    }
+
+    /// The frame layout `schedule.frames` gives latents of this shape (nil: one σ per sample), or
+    /// the reason it cannot apply to them.
+    static func frameLayout(_ sampling: FrameSampling?, latentShape shape: [Int])
+        throws(ProtocolError) -> (sampling: FrameSampling, layout: FrameLayout)? {
+        guard let sampling else { return nil }
+        if let problem = sampling.problem(latentShape: shape) { throw ProtocolError(.badFrames, problem) }
+        guard sampling.perFrame else { return nil }
+        let frames = shape[sampling.axis], frameElements = shape[(sampling.axis + 1)...].reduce(1, *)
+        guard frames > 0, frameElements > 0 else {
+            throw ProtocolError(.badFrames, "latents \(shape) have no elements in a frame on axis \(sampling.axis)")
+        }
+        return (sampling, FrameLayout(frames: frames, frameElements: frameElements))
     }
 
     /// A σ outside [0, 1] or a non-finite weight would make every z_t of its sample garbage: the
@@ -197,6 +230,30 @@ struct SigmaDraw {
         proposal = settings.adaptive.enabled
             ? SigmaProposal(curriculum: distribution, history: state.lossHistory, settings: settings.adaptive) : nil
         stratified = settings.stratified
+    }
+
+    /// σ per frame, [B, T] flattened: each sample's chunks drawn from their own uniforms (counter
+    /// (1 + chunk, 0, id) of the σ key; mode `same` the sample's own, (0, 0, id)), each chunk index
+    /// stratified across the batch when asked, then laid over the frames by `sampling`, with the
+    /// conditioning option drawn from counter (0, 1, id).
+    func frameSigmas(_ sampling: FrameSampling, frames: Int, noiseIDs: [UInt64], stream: NoiseStream)
+        -> (sigmas: [Float], weights: [Float]?, clean: [Bool]?) {
+        let draws = sampling.draws(frames: frames)
+        let columns = (0..<draws).map { chunk in
+            let word0 = sampling.mode == .same ? 0 : UInt32(1 + chunk)
+            return sigmas(noiseIDs.map { stream.sigmaUniforms(noiseID: $0, word0: word0) })
+        }
+        var sigmaOut = [Float](), weightOut = [Float](), cleanOut = [Bool]()
+        sigmaOut.reserveCapacity(noiseIDs.count * frames)
+        for (b, id) in noiseIDs.enumerated() {
+            let condition = sampling.condition(stream.sigmaUniforms(noiseID: id, word1: 1).0)
+            let sampleDraws = columns.map { (sigma: $0.0[b], weight: $0.1?[b] ?? 1) }
+            let values = sampling.frameValues(draws: sampleDraws, frames: frames, condition: condition)
+            sigmaOut += values.sigmas
+            weightOut += values.weights
+            cleanOut += values.clean
+        }
+        return (sigmaOut, proposal == nil ? nil : weightOut, sampling.conditions.isEmpty ? nil : cleanOut)
     }
 
     /// σ per sample (f32, as sent) and, with the adaptive proposal, the weight p(σ)/q(σ) of each.

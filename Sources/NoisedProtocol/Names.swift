@@ -10,9 +10,10 @@ public enum WireNames {
     public static let cleanLatents = "z_0"
     public static let weight = "weight"
     public static let noiseID = "noise_id"
+    public static let condMask = "cond_mask"
 
     /// Names an input must not use because the output defines them (`noise_id` is consumed instead).
-    public static let reservedInputNames: Set<String> = [noisedLatents, noise, sigma, cleanLatents, weight]
+    public static let reservedInputNames: Set<String> = [noisedLatents, noise, sigma, cleanLatents, weight, condMask]
 
     public static let stepKey = "noised.step"
     public static let seqKey = "noised.seq"

@@ -6,19 +6,23 @@ import Safetensors
 ///
 /// Data order: tensors by element size, largest first (8-byte dtypes, then 4, 2, 1), so each is
 /// naturally aligned given the 8-aligned data start; ties keep z_t, eps, z_0, sigma, weight,
-/// noise_id, then passthrough tensors in input order.
+/// noise_id, cond_mask, then passthrough tensors in input order.
 public struct OutputPlan: Sendable {
     /// Size of the whole output message.
     public let byteCount: Int
     public let outputType: ElementType
     /// Absolute byte ranges in the output message. `zt`, `eps` and `clean` hold `outputType`
-    /// elements in the latents' shape; `sigma` and `weight` F32 [B]; `noiseID` U64 [B].
+    /// elements in the latents' shape; `sigma` and `weight` F32 [B], or [B, T] with σ per frame;
+    /// `noiseID` U64 [B]; `condMask` BOOL [B, T].
     public let zt: Range<Int>
     public let eps: Range<Int>
     public let clean: Range<Int>?
     public let sigma: Range<Int>
     public let weight: Range<Int>?
     public let noiseID: Range<Int>
+    public let condMask: Range<Int>?
+    /// σ per sample (1) or frames per sample (T).
+    public let sigmasPerSample: Int
     /// The merged metadata written to the header.
     public let metadata: [String: String]
 
@@ -42,8 +46,11 @@ public struct OutputPlan: Sendable {
         let outputDType: ElementType
         let includeClean: Bool
         let includeWeight: Bool
+        let frames: Int?
+        let includeCondMask: Bool
 
-        init(_ input: InputBatch, outputDType: ElementType, includeClean: Bool, includeWeight: Bool) {
+        init(_ input: InputBatch, outputDType: ElementType, includeClean: Bool, includeWeight: Bool,
+             frames: Int?, includeCondMask: Bool) {
             latents = input.latents
             passthrough = input.passthrough
             inputMetadata = input.metadata
@@ -52,6 +59,8 @@ public struct OutputPlan: Sendable {
             self.outputDType = outputDType
             self.includeClean = includeClean
             self.includeWeight = includeWeight
+            self.frames = frames
+            self.includeCondMask = includeCondMask
         }
     }
 
@@ -59,6 +68,8 @@ public struct OutputPlan: Sendable {
     ///   - outputDType: the resolved output type (see `OutputDType.resolved(for:)`).
     ///   - includeClean: add `z_0`, the clean latents in the output type.
     ///   - includeWeight: add `weight`, F32 [B], for a loss-weighting scheduler.
+    ///   - frames: T when σ (and weight) go per frame, [B, T]; nil for [B].
+    ///   - includeCondMask: add `cond_mask`, BOOL [B, T] (needs `frames`).
     ///   - metadata: the daemon's `noised.*` keys; they override input keys of the same name, and
     ///     `noised.protocol` is always set to the protocol version.
     ///   - previous: a plan made before. When it was made from an input with the same tensors,
@@ -66,9 +77,12 @@ public struct OutputPlan: Sendable {
     ///     one shape differ only in their step and seq). The result is the same either way.
     public init(
         input: InputBatch, outputDType: ElementType, includeClean: Bool, includeWeight: Bool,
+        frames: Int? = nil, includeCondMask: Bool = false,
         metadata: [String: String], reusing previous: OutputPlan? = nil
     ) throws(ProtocolError) {
-        let source = Source(input, outputDType: outputDType, includeClean: includeClean, includeWeight: includeWeight)
+        precondition(!includeCondMask || frames != nil, "OutputPlan: cond_mask needs frames")
+        let source = Source(input, outputDType: outputDType, includeClean: includeClean, includeWeight: includeWeight,
+                            frames: frames, includeCondMask: includeCondMask)
         var merged = input.metadata
         merged.reserveCapacity(merged.count + metadata.count + 1)
         for (key, value) in metadata { merged[key] = value }
@@ -87,14 +101,16 @@ public struct OutputPlan: Sendable {
     private static func layout(_ source: Source, metadata: [String: String]) throws(SafetensorsError) -> SafetensorsLayout {
         typealias Entry = SafetensorsLayout.Entry
         let shape = source.latents.shape, batch = [shape[0]], dtype = source.outputDType.dtype
+        let perSample = source.frames.map { [shape[0], $0] } ?? batch
         var noised: [Entry] = [
             Entry(name: WireNames.noisedLatents, dtype: dtype, shape: shape),
             Entry(name: WireNames.noise, dtype: dtype, shape: shape),
         ]
         if source.includeClean { noised.append(Entry(name: WireNames.cleanLatents, dtype: dtype, shape: shape)) }
-        noised.append(Entry(name: WireNames.sigma, dtype: .F32, shape: batch))
-        if source.includeWeight { noised.append(Entry(name: WireNames.weight, dtype: .F32, shape: batch)) }
+        noised.append(Entry(name: WireNames.sigma, dtype: .F32, shape: perSample))
+        if source.includeWeight { noised.append(Entry(name: WireNames.weight, dtype: .F32, shape: perSample)) }
         noised.append(Entry(name: WireNames.noiseID, dtype: .U64, shape: batch))
+        if source.includeCondMask { noised.append(Entry(name: WireNames.condMask, dtype: .BOOL, shape: perSample)) }
         let passthrough = source.passthrough.map { Entry(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
 
         // A stable sort on element size alone keeps the tie order listed above.
@@ -118,6 +134,8 @@ public struct OutputPlan: Sendable {
         self.sigma = range(WireNames.sigma)
         self.weight = source.includeWeight ? range(WireNames.weight) : nil
         self.noiseID = range(WireNames.noiseID)
+        self.condMask = source.includeCondMask ? range(WireNames.condMask) : nil
+        self.sigmasPerSample = source.frames ?? 1
         self.metadata = metadata
         self.layout = layout
         self.source = source

@@ -26,6 +26,9 @@ public enum RejectReason: String, Sendable, CaseIterable {
     case badEnvelope = "bad_envelope"
     /// Detected by the daemon: default noise ids for the batch would pass 2^48 and repeat.
     case idsExhausted = "ids_exhausted"
+    /// The latents cannot be noised by `schedule.frames`: no such axis, or too few frames for a
+    /// conditioning option.
+    case badFrames = "bad_frames"
 
     /// The protocol-level reason for a safetensors format error.
     public init(_ kind: SafetensorsError.Kind) {

@@ -113,7 +113,7 @@ final class InputBatchTests: XCTestCase {
             XCTAssertTrue(error.detail.contains(fragment), "\"\(error.detail)\" does not mention \(fragment)")
         }
         let covered = Set(cases.map(\.0))
-        XCTAssertEqual(covered, Set(RejectReason.allCases).subtracting([.messageTooLarge, .nonfinite, .nonfiniteSigma, .badEnvelope, .idsExhausted]),
+        XCTAssertEqual(covered, Set(RejectReason.allCases).subtracting([.messageTooLarge, .nonfinite, .nonfiniteSigma, .badEnvelope, .idsExhausted, .badFrames]),
                        "the others are detected by the daemon, the kernel, the σ draw and the acknowledged input")
     }
 
@@ -133,7 +133,7 @@ final class InputBatchTests: XCTestCase {
         XCTAssertEqual(RejectReason.allCases.map(\.rawValue), [
             "truncated", "header_too_large", "bad_header", "bad_offsets", "unknown_dtype", "shape_mismatch",
             "missing_latents", "bad_latent_dtype", "empty_batch", "batch_too_large", "bad_noise_id", "reserved_name",
-            "message_too_large", "nonfinite", "nonfinite_sigma", "bad_envelope", "ids_exhausted",
+            "message_too_large", "nonfinite", "nonfinite_sigma", "bad_envelope", "ids_exhausted", "bad_frames",
         ])
         XCTAssertEqual("\(ProtocolError(.emptyBatch, "no samples"))", "empty_batch: no samples")
     }
