@@ -4,8 +4,8 @@ PYTHON     ?= python3
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 BIN        := .build/release/noised
-PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml
-PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML
+PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml, torch
+PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML torch==2.13.0+cpu
 
 .PHONY: all deps build test test-swift test-python demo bench fuzz install clean
 
