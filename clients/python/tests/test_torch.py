@@ -9,6 +9,10 @@ A dataset that opened its socket in the main process, or never closed one, leave
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,6 +38,7 @@ LOADER_TIMEOUT_S = 90  # DataLoader(timeout=): the longest the main process wait
 WAIT_S = 60.0  # for peers to connect or go, and for threads and ranks to finish
 FEED_TIMEOUT_MS = 60_000
 SAMPLE_SHAPE = (4, 64)
+EXAMPLE_TIMEOUT_S = 300
 
 
 def output_peers(noised) -> set[int]:
@@ -345,3 +350,24 @@ def test_report_step_without_distributed_is_one_report(tmp_path):
         got = reports.recv(timeout_ms=5000)
     assert got.metadata["step"] == "5"
     assert got["sigma"].tolist() == [0.25, 0.5] and got["loss"].tolist() == [1.0, 2.0]
+
+
+def test_the_ddp_example_trains_two_ranks_on_one_daemon(noised_bin):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    environment = dict(os.environ, PYTHONPATH=str(examples.parent))
+    steps = 30
+    try:
+        finished = subprocess.run(
+            [sys.executable, str(examples / "train_ddp.py"), "--spawn-daemon", str(noised_bin), "--world-size", "2",
+             "--workers", "1", "--steps", str(steps), "--print-every", "10"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S, env=environment)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"train_ddp.py did not finish within {EXAMPLE_TIMEOUT_S} s: {error.stdout!r}")
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert f"final steps={steps} batches_per_rank=[{steps}, {steps}]" in finished.stdout, finished.stdout
+    stopped = re.search(r"noised exited with 0: .*msg=\"?stopped.* reports=(\d+) .*sent=(\d+) .*step=(\d+)",
+                        finished.stdout)
+    assert stopped, finished.stdout
+    reports, sent, daemon_step = (int(value) for value in stopped.groups())
+    # The daemon's step follows rank 0's reports of the optimizer step, not the batches it sent.
+    assert 0 < reports <= steps and daemon_step <= steps < 2 * steps <= sent, finished.stdout
