@@ -33,7 +33,7 @@ from tests.exchange import receive  # noqa: E402
 from tests.harness import socket_dir  # noqa: E402
 
 # A worker ends its iteration after this long without a batch (on_timeout="stop"): the input is done.
-IDLE_END_MS = 6000
+IDLE_END_MS = 8000
 LOADER_TIMEOUT_S = 90  # DataLoader(timeout=): the longest the main process waits for a worker's batch
 WAIT_S = 60.0  # for peers to connect or go, and for threads and ranks to finish
 FEED_TIMEOUT_MS = 60_000
@@ -141,11 +141,10 @@ def test_persistent_workers_keep_their_sockets_across_epochs_and_lose_no_batch(d
     count, per_epoch = 100, 40  # 20 per worker per epoch; the rest is drained by later epochs
     dataset = NoisedDataset(noised.output_endpoint, max_batches=per_epoch, timeout_ms=IDLE_END_MS,
                             on_timeout="stop")
-    loader = DataLoader(dataset, batch_size=None, num_workers=2, persistent_workers=True,
-                        multiprocessing_context="spawn", timeout=LOADER_TIMEOUT_S)
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, persistent_workers=True, timeout=LOADER_TIMEOUT_S)
     batches = iter(loader)
     # Both workers connected before the first batch, so the daemon shares batches out from the start.
-    first_peers = wait_for_peers(noised, 2, "spawned persistent workers")
+    first_peers = wait_for_peers(noised, 2, "persistent workers")
     feeder = Feeder(noised, count)
     feeder.start()
     epochs = [list(batches)]
@@ -313,6 +312,31 @@ def test_in_the_main_process_device_moves_batches_and_sockets_close_with_the_ite
     batches.close()  # an iteration abandoned half way closes its socket
     wait_for_peers(noised, 0, "after the iterator was closed")
     assert_each_batch_once(first + second + [third], 7)
+
+
+def test_a_dataset_holding_a_socket_still_goes_to_a_spawned_worker(daemon):
+    noised = daemon()
+    feeder = Feeder(noised, 2)
+    feeder.start()
+    dataset = NoisedDataset(noised.output_endpoint, max_batches=2, timeout_ms=IDLE_END_MS)
+    in_main = list(dataset)
+    feeder.finish()
+    kept = wait_for_peers(noised, 1, "the main process's epoch ended at max_batches")
+    # The spawned worker gets a pickled copy without the main process's socket, and opens its own.
+    loader = DataLoader(dataset, batch_size=None, num_workers=1, multiprocessing_context="spawn",
+                        timeout=LOADER_TIMEOUT_S)
+    batches = iter(loader)
+    wait_for_peers(noised, 2, "the spawned worker beside the main process's kept socket")
+    dataset.close()  # the worker is left as the only peer, to take the next batches
+    wait_for_peers(noised, 1, "after close() in the main process")
+    feeder = Feeder(noised, 2, first_index=2)
+    feeder.start()
+    in_worker = list(batches)
+    feeder.finish()
+    assert output_peers(noised).isdisjoint(kept)
+    assert_each_batch_once(in_main + in_worker, 4)
+    del batches, loader
+    wait_for_peers(noised, 0, "after the loader")
 
 
 def test_a_device_other_than_cpu_is_refused_in_a_worker_and_to_device_moves_after_the_loader(daemon):
