@@ -86,21 +86,10 @@ def _connect(socket: zmq.Socket, endpoint: str, bind: bool, hwm: int, hwm_option
 
 
 def _to_torch(array: np.ndarray):
-    """Wrap a read-only numpy view as a torch tensor over the same memory (no copy)."""
-    import warnings
+    """The torch view of a received array: `noised_client.torch.to_torch`, the one conversion."""
+    from .torch import to_torch
 
-    import ml_dtypes
-    import torch
-
-    if array.dtype == np.dtype(ml_dtypes.bfloat16):
-        source, torch_dtype = array.view(np.int16), torch.bfloat16
-    else:
-        source, torch_dtype = array, None
-    with warnings.catch_warnings():
-        # Frames are read-only; the tensors are views the caller must not write in place.
-        warnings.filterwarnings("ignore", message=".*not writable.*")
-        tensor = torch.from_numpy(source)
-    return tensor.view(torch_dtype) if torch_dtype is not None else tensor
+    return to_torch(array)
 
 
 class Consumer:
@@ -124,7 +113,7 @@ class Consumer:
                  curve_public_key: str | None = None, curve_secret_key: str | None = None,
                  keys: ClientKeys | None = None, keep_freed_memory: bool = False):
         if as_torch:
-            importlib.import_module("torch")  # fail now, not at the first message
+            importlib.import_module("noised_client.torch")  # fail now, not at the first message
         curve = _curve_keys(curve_server_key, curve_public_key, curve_secret_key, keys)
         self.endpoint = endpoint
         self.as_torch = as_torch
