@@ -99,6 +99,31 @@ final class CurriculumTests: XCTestCase {
                        "schedule.curriculum[0].shift.patch", "does not apply with tokens: packed")
     }
 
+    func testFramesDecodeAndTheirErrorsNameTheKey() throws {
+        let config = try NoisedConfig.parse(yaml: """
+            schedule:
+              frames:
+                axis: 2
+                mode: sorted
+                chunk: 3
+                condition:
+                  - {weight: 0.6}
+                  - {weight: 0.4, first: 1}
+            """)
+        XCTAssertEqual(config.frames, try FrameSampling(axis: 2, mode: .sorted, chunk: 3,
+                                                        conditions: [.init(weight: 0.6), .init(weight: 0.4, first: 1)]))
+        XCTAssertNil(try NoisedConfig.parse(yaml: "seed: 1").frames)
+        assertRejected("schedule:\n  frames: {mode: sorted}", "schedule.frames.axis", "missing")
+        assertRejected("schedule:\n  frames: {axis: 0}", "schedule.frames.axis", "must be >= 1")
+        assertRejected("schedule:\n  frames: {axis: 2, mode: random}", "schedule.frames.mode",
+                       "must be one of same, independent, sorted; got 'random'")
+        assertRejected("schedule:\n  frames: {axis: 2, chunk: 0}", "schedule.frames.chunk", "must be >= 1, got 0")
+        assertRejected("schedule:\n  frames: {axis: 2, condition: [{weight: 1}, {weight: -2, first: 1}]}",
+                       "schedule.frames.condition[1].weight", "must be > 0, got -2.0")
+        assertRejected("schedule:\n  frames: {axis: 2, condition: [{weight: 1, frist: 1}]}",
+                       "schedule.frames.condition[0].frist", "unknown key")
+    }
+
     func testPackedTokensDecode() throws {
         let config = try NoisedConfig.parse(yaml: curriculum("{at_step: 0, distribution: uniform, shift: {auto: sequence_length, tokens: packed}}"))
         XCTAssertEqual(config.schedule.keyframes[0].shift, .sequenceLength(SequenceLengthShift(layout: .packed)))

@@ -105,12 +105,16 @@ class NoisedDataset(torch.utils.data.IterableDataset):
 
     ``hwm`` is the socket's receive high-water mark: batches queued per process beyond the
     DataLoader's own prefetching. The CURVE options are those of `Consumer`.
+
+    ``keep_freed_memory`` is `Consumer`'s: None (the default) turns it on in DataLoader workers,
+    which only receive, and leaves the main process's allocator alone.
     """
 
     def __init__(self, endpoint: str, *, max_batches: int | None = None, timeout_ms: int | None = None,
                  on_timeout: str = "raise", device: torch.device | str | None = None, hwm: int = 4,
                  curve_server_key: str | None = None, curve_public_key: str | None = None,
-                 curve_secret_key: str | None = None, keys: ClientKeys | None = None):
+                 curve_secret_key: str | None = None, keys: ClientKeys | None = None,
+                 keep_freed_memory: bool | None = None):
         super().__init__()
         if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int)
                                         or max_batches < 0):
@@ -127,6 +131,7 @@ class NoisedDataset(torch.utils.data.IterableDataset):
         self.on_timeout = on_timeout
         self.device = None if device is None else torch.device(device)
         self.hwm = hwm
+        self.keep_freed_memory = keep_freed_memory
         # Checked here, in the main process, so a wrong key fails before any worker starts.
         curve = _curve_keys(curve_server_key, curve_public_key, curve_secret_key, keys)
         self._curve_server_key, self._keys = (None, None) if curve is None else curve
@@ -148,7 +153,7 @@ class NoisedDataset(torch.utils.data.IterableDataset):
         limit = self._share_of_max_batches(worker)
         if limit == 0:
             return
-        consumer = self._open()
+        consumer = self._open(worker)
         parent = os.getppid() if worker is not None else None
         reached_limit = False
         try:
@@ -172,13 +177,14 @@ class NoisedDataset(torch.utils.data.IterableDataset):
         share, remainder = divmod(self.max_batches, worker.num_workers)
         return share + (1 if worker.id < remainder else 0)
 
-    def _open(self) -> Consumer:
+    def _open(self, worker) -> Consumer:
         parked, self._parked = self._parked, None
         if parked is not None and self._parked_pid == os.getpid():
             return parked
         # A parked socket copied in by fork is the parent's: leave it alone.
+        keep = worker is not None if self.keep_freed_memory is None else self.keep_freed_memory
         return Consumer(self.endpoint, hwm=self.hwm, as_torch=True, curve_server_key=self._curve_server_key,
-                        keys=self._keys)
+                        keys=self._keys, keep_freed_memory=keep)
 
     def _park(self, consumer: Consumer) -> None:
         if self._parked is not None and self._parked_pid == os.getpid():
