@@ -85,14 +85,16 @@ def noise(seed: int, noise_id: int, n: int) -> np.ndarray:
     return noise_batch(seed, [noise_id], n)[0]
 
 
-def sigma_uniforms(seed: int, noise_id) -> tuple[np.ndarray, np.ndarray]:
-    """The two 53-bit uniforms in (0, 1) of each noise id; the daemon maps u1 through the schedule."""
+def sigma_uniforms(seed: int, noise_id, word0: int = 0, word1: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The two 53-bit uniforms in (0, 1) of each noise id at counter (word0, word1, id): (0, 0) is
+    the sample's σ (the daemon maps u1 through the schedule), (1 + c, 0) frame chunk c's σ, (0, 1)
+    the conditioning choice."""
     ids = np.asarray(noise_id)
     id_lo, id_hi = _split64(ids)
-    zero = np.zeros_like(id_lo)
+    first, second = np.full_like(id_lo, word0), np.full_like(id_lo, word1)
     seed_lo, seed_hi = _split64(np.uint64(seed))
     key = np.stack([seed_lo, seed_hi ^ np.uint64(_SIGMA_KEY_TWEAK)])
-    x = philox4x32_10(np.stack([zero, zero, id_lo, id_hi], axis=-1), key).astype(np.uint64)
+    x = philox4x32_10(np.stack([first, second, id_lo, id_hi], axis=-1), key).astype(np.uint64)
 
     def uniform53(high: np.ndarray, low: np.ndarray) -> np.ndarray:
         bits = (high << np.uint64(21)) | (low >> np.uint64(11))
@@ -151,3 +153,30 @@ def round_to_dtype(x_f32, dtype) -> np.ndarray:
     if dtype == np.dtype(ml_dtypes.bfloat16):
         return f32_to_bf16(x)
     raise ValueError(f"output dtype must be float32, float16 or bfloat16, got {dtype}")
+
+
+def frame_sigmas(seed: int, noise_ids, frames: int, quantile, *, mode: str = "independent", chunk: int = 1,
+                 conditions=()) -> tuple[np.ndarray, np.ndarray | None]:
+    """σ [B, T] (f32) and cond_mask [B, T] (None without conditioning) of `schedule.frames`, from
+    the seed and noise ids alone. `quantile` maps uniforms to σ (e.g. `uniform_sigma`);
+    `conditions` are (weight, first, last) options. Not stratified, not adaptive."""
+    ids = np.asarray(noise_ids, dtype=np.uint64)
+    draws = 1 if mode == "same" else -(-frames // chunk)
+    columns = [np.asarray(quantile(sigma_uniforms(seed, ids, 0 if mode == "same" else 1 + c)[0]), np.float32)
+               for c in range(draws)]
+    chunk_sigmas = np.stack(columns, axis=1)  # [B, draws]
+    if mode == "sorted":
+        chunk_sigmas = np.sort(chunk_sigmas, axis=1)
+    frame_index = np.zeros(frames, np.int64) if mode == "same" else np.arange(frames) // chunk
+    sigma = chunk_sigmas[:, frame_index]
+    if not conditions:
+        return sigma, None
+    weights = np.array([c[0] for c in conditions], np.float64)
+    cumulative = np.cumsum(weights)
+    u = sigma_uniforms(seed, ids, 0, 1)[0]
+    choice = np.minimum(np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(conditions) - 1)
+    first = np.array([conditions[k][1] for k in choice])[:, None]
+    last = np.array([conditions[k][2] for k in choice])[:, None]
+    frame = np.arange(frames)[None, :]
+    mask = (frame < first) | (frame >= frames - last)
+    return np.where(mask, np.float32(0), sigma), mask
