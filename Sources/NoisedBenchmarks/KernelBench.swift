@@ -16,6 +16,9 @@ public struct KernelBench: Sendable {
         public var implementations: [NoiseKernel.Implementation] = NoiseKernel.Implementation.allCases.filter(\.isAvailable)
         public var typePairs: [(input: ElementType, output: ElementType)] = [(.f32, .f32), (.bf16, .bf16), (.f16, .f16)]
         public var secondsPerCase: Double = 1
+        /// Also measure σ per frame along this axis (`schedule.frames`), beside one σ per sample;
+        /// nil, or an axis the shape lacks, skips it.
+        public var frameAxis: Int? = 2
         public var seed: UInt64 = 0x6E6F_6973_6564
         /// numpy's rate for each dtype whose input and output types are equal; nil skips it.
         public var numpy: NumpyComparison?
@@ -28,6 +31,8 @@ public struct KernelBench: Sendable {
         public var input: String
         public var output: String
         public var workers: Int
+        /// "sample": one σ per sample; "frame": one per frame (`Options.frameAxis`).
+        public var sigmaPer: String
         public var elements: Int
         public var repeats: Int
         /// Median over repeats, 10^9 elements per second.
@@ -92,9 +97,13 @@ public struct KernelBench: Sendable {
         let elementsPerSample = options.shape.dropFirst().reduce(1, *)
         let total = sampleCount * elementsPerSample
         let ranges = NoiseKernel.partition(totalElements: total, workers: pool.workers)
-        let buffers = pairs.map { BenchBuffers(elements: total, input: $0.input, output: $0.output, samples: sampleCount) }
+        let axis = options.frameAxis.flatMap { $0 >= 1 && $0 < options.shape.count ? $0 : nil }
+        let layout = axis.map { FrameLayout(frames: options.shape[$0], frameElements: options.shape[($0 + 1)...].reduce(1, *)) }
+        let buffers = pairs.map {
+            BenchBuffers(elements: total, input: $0.input, output: $0.output, samples: sampleCount, frames: layout?.frames ?? 1)
+        }
         defer { buffers.forEach { $0.deallocate() } }
-        // Per pair: one case per implementation, then the memcpy.
+        // Per pair: one case per implementation (and per σ layout), then the memcpy.
         var cases: [() -> Void] = []
         for (pair, buffer) in zip(pairs, buffers) {
             let batch = NoiseBatch(
@@ -104,21 +113,30 @@ public struct KernelBench: Sendable {
                 eps: UnsafeMutableRawBufferPointer(start: buffer.eps, count: total * pair.output.byteCount), clean: nil,
                 outputType: pair.output,
                 sigmas: UnsafeBufferPointer(buffer.sigmas), noiseIDs: UnsafeBufferPointer(buffer.noiseIDs))
+            let framed = layout.map { layout in
+                NoiseBatch(sampleCount: sampleCount, elementsPerSample: elementsPerSample, input: batch.input, inputType: pair.input,
+                           zt: batch.zt, eps: batch.eps, clean: nil, outputType: pair.output,
+                           sigmas: UnsafeBufferPointer(buffer.frameSigmas), noiseIDs: batch.noiseIDs, layout: layout)
+            }
             for implementation in options.implementations {
                 let kernel = NoiseKernel(stream: NoiseStream(seed: options.seed), implementation: implementation)
-                cases.append { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
+                for batch in [batch] + (framed.map { [$0] } ?? []) {
+                    cases.append { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
+                }
             }
             cases.append { pool.run(parts: ranges.count) { part in buffer.copy(ranges[part]) } }
         }
         let rates = takeTurns(cases, elements: total, seconds: options.secondsPerCase * Double(cases.count))
-        let perPair = options.implementations.count + 1
+        let layouts = layout == nil ? ["sample"] : ["sample", "frame"]
+        let kernelCases = options.implementations.flatMap { implementation in layouts.map { (implementation, $0) } }
+        let perPair = kernelCases.count + 1
         return pairs.enumerated().flatMap { index, pair in
             let pairRates = rates[(index * perPair)..<((index + 1) * perPair)]
             let memcpy = pairRates.last!
-            return zip(options.implementations, pairRates).map { implementation, rate in
+            return zip(kernelCases, pairRates).map { kernelCase, rate in
                 Row(
-                    implementation: implementation.rawValue, input: pair.input.rawValue, output: pair.output.rawValue,
-                    workers: pool.workers, elements: total, repeats: rate.repeats,
+                    implementation: kernelCase.0.rawValue, input: pair.input.rawValue, output: pair.output.rawValue,
+                    workers: pool.workers, sigmaPer: kernelCase.1, elements: total, repeats: rate.repeats,
                     kernelGelemPerSecond: rate.median, kernelBestGelemPerSecond: rate.best,
                     kernelGelemPerCPUSecond: rate.perCPUSecond, memcpyGelemPerSecond: memcpy.median)
             }
@@ -166,13 +184,14 @@ public struct KernelBench: Sendable {
 
     public static func renderTable(_ rows: [Row]) -> String {
         let withNumpy = rows.contains { $0.numpyGelemPerSecond != nil }
-        var lines = ["kernel      input  output  workers  kernel Gelem/s  best     per CPU-s  memcpy Gelem/s  kernel/memcpy"
+        var lines = ["kernel      input  output  workers  σ per   kernel Gelem/s  best     per CPU-s  memcpy Gelem/s  kernel/memcpy"
             + (withNumpy ? "  numpy Gelem/s (1 thread)  kernel/numpy per core" : "")]
         for row in rows {
             var line = row.implementation.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
+                + row.sigmaPer.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(format: "%-16.3f%-9.3f%-11.3f%-16.3f%-15.3f", row.kernelGelemPerSecond, row.kernelBestGelemPerSecond,
                          row.kernelGelemPerCPUSecond, row.memcpyGelemPerSecond, row.kernelToMemcpy)
             if withNumpy, let numpy = row.numpyGelemPerSecond, let ratio = row.kernelPerCoreToNumpy {
@@ -181,6 +200,15 @@ public struct KernelBench: Sendable {
                 line += "n/a"
             }
             lines.append(line.trimmingCharacters(in: .whitespaces))
+        }
+        // Each per-frame case over the per-sample case it ran beside.
+        for row in rows where row.sigmaPer == "frame" {
+            guard let plain = rows.first(where: {
+                $0.sigmaPer == "sample" && $0.implementation == row.implementation && $0.input == row.input
+                    && $0.output == row.output && $0.workers == row.workers
+            }) else { continue }
+            lines.append(String(format: "per-frame / per-sample σ, %@ %@->%@, %d worker(s): %.3f", row.implementation, row.input,
+                                row.output, row.workers, row.kernelGelemPerSecond / plain.kernelGelemPerSecond))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -215,11 +243,12 @@ private struct BenchBuffers: @unchecked Sendable {
     let zt: UnsafeMutableRawPointer
     let eps: UnsafeMutableRawPointer
     let sigmas: UnsafeMutableBufferPointer<Float>
+    let frameSigmas: UnsafeMutableBufferPointer<Float>
     let noiseIDs: UnsafeMutableBufferPointer<UInt64>
     let inputType: ElementType
     let outputType: ElementType
 
-    init(elements: Int, input inputType: ElementType, output outputType: ElementType, samples: Int) {
+    init(elements: Int, input inputType: ElementType, output outputType: ElementType, samples: Int, frames: Int) {
         self.inputType = inputType
         self.outputType = outputType
         input = .allocate(byteCount: elements * inputType.byteCount, alignment: 64)
@@ -233,6 +262,9 @@ private struct BenchBuffers: @unchecked Sendable {
         eps.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
         sigmas = .allocate(capacity: samples)
         noiseIDs = .allocate(capacity: samples)
+        // σ changing every frame, 0 and 1 (the exact paths) among them.
+        frameSigmas = .allocate(capacity: samples * frames)
+        for index in frameSigmas.indices { frameSigmas[index] = Float(index % 11) / 10 }
         for sample in 0..<samples {
             sigmas[sample] = Float(sample + 1) / Float(samples + 2)
             noiseIDs[sample] = UInt64(sample)
@@ -252,6 +284,7 @@ private struct BenchBuffers: @unchecked Sendable {
         zt.deallocate()
         eps.deallocate()
         sigmas.deallocate()
+        frameSigmas.deallocate()
         noiseIDs.deallocate()
     }
 }

@@ -66,6 +66,7 @@ struct Bench: ParsableCommand {
         @Option(help: "Kernel implementations to measure: avx2, avx512, avx512bf16, portable (default: all this CPU runs).")
         var kernels: CommaList<NoiseKernel.Implementation>?
         @Option(help: "Seconds per case.") var seconds = 1.0
+        @Option(help: "Also measure σ per frame along this axis of --shape (0: skip).") var frameAxis = 2
         @Flag(help: "Skip numpy's noising of the same tensor.") var noNumpy = false
         @Option(help: "The Python that runs the numpy comparison.") var python = "python3"
         @Option(help: "scripts/bench-numpy.py (default: found beside the working directory or the binary).")
@@ -81,6 +82,7 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--kernels: \(missing) does not run on this CPU (it runs \(available))")
             }
             guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be a positive number, got \(seconds)") }
+            guard frameAxis >= 0 else { throw ValidationError("--frame-axis must be 0 (skip) or an axis >= 1, got \(frameAxis)") }
         }
 
         func run() throws {
@@ -90,6 +92,7 @@ struct Bench: ParsableCommand {
             options.typePairs = dtypes.values.map { ($0.input, $0.output) }
             if let kernels { options.implementations = kernels.values }
             options.secondsPerCase = seconds
+            options.frameAxis = frameAxis == 0 ? nil : frameAxis
             var note: String?
             if !noNumpy {
                 switch NumpyComparison.locate(python: python, script: numpyScript) {

@@ -15,7 +15,8 @@ final class ExamplesTests: XCTestCase {
 
     func testEveryExampleParses() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "flux-packed.yaml", "flux-sequence-shift.yaml",
+        XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "diffusion-forcing.yaml", "flux-packed.yaml",
+                               "flux-sequence-shift.yaml", "i2v-conditioning.yaml",
                                "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
         for name in names { XCTAssertNoThrow(try example(name), name) }
         // The one-distribution configs behind the pictures in docs/schedules.md.
@@ -55,6 +56,15 @@ final class ExamplesTests: XCTestCase {
             XCTAssertEqual(packed.distribution(atStep: 0, latentShape: packedShape).quantile(0.5),
                            spatial.distribution(atStep: 0, latentShape: unpackedShape).quantile(0.5), accuracy: 1e-15)
         }
+    }
+
+    func testVideoExamplesNoiseFrameByFrame() throws {
+        XCTAssertEqual(try example("diffusion-forcing.yaml").frames, try FrameSampling(axis: 2, mode: .independent))
+        let i2v = try XCTUnwrap(try example("i2v-conditioning.yaml").frames)
+        XCTAssertEqual(i2v.mode, .same)
+        XCTAssertEqual(i2v.conditions.map(\.first), [0, 1, 1, 2])
+        XCTAssertEqual(i2v.conditions.map(\.last), [0, 0, 1, 0])
+        XCTAssertEqual(i2v.conditions.map(\.weight).reduce(0, +), 1, accuracy: 1e-12)
     }
 
     func testCoarseToFineMovesFromNoiseToDetail() throws {

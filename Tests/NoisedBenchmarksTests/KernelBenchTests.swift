@@ -43,6 +43,21 @@ final class KernelBenchTests: XCTestCase {
                        available.map { Substring($0.rawValue) })
     }
 
+    func testPerFrameSigmaRunsBesidePerSampleAndPrintsTheirRatio() throws {
+        var options = KernelBench.Options()
+        options.shape = [2, 3, 4, 50]  // frames on axis 2: 4 frames of 50 elements
+        options.workerCounts = [1]
+        options.typePairs = [(.f32, .f32)]
+        options.implementations = [.best]
+        options.secondsPerCase = 0.01
+        let rows = try KernelBench(options: options).run()
+        XCTAssertEqual(rows.map(\.sigmaPer), ["sample", "frame"])
+        let ratio = KernelBench.renderTable(rows).split(separator: "\n").filter { $0.hasPrefix("per-frame / per-sample") }
+        XCTAssertEqual(ratio.count, 1, "\(ratio)")
+        options.frameAxis = nil
+        XCTAssertEqual(try KernelBench(options: options).run().map(\.sigmaPer), ["sample"])
+    }
+
     func testBadOptionsAreRejectedWithTheirValue() {
         var options = KernelBench.Options()
         options.workerCounts = [0]
