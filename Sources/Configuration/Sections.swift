@@ -11,6 +11,8 @@ public struct InputConfig: Sendable, Equatable {
     public var bind = true
     /// The name of the latent tensor in each input message.
     public var tensor = "latents"
+    /// A VAE posterior's tensors instead of latents: z_0 is sampled by the daemon (nil: latents).
+    public var posterior: PosteriorTensors?
     /// ZeroMQ receive high-water mark, in messages.
     public var highWaterMark = 16
     /// Larger messages are rejected (reason `message_too_large`).
@@ -65,7 +67,7 @@ public enum LogLevel: String, Sendable, CaseIterable {
 extension InputConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
-            "endpoint", "acked_endpoint", "bind", "tensor", "high_water_mark", "max_message_bytes", "max_batch",
+            "endpoint", "acked_endpoint", "bind", "tensor", "posterior", "high_water_mark", "max_message_bytes", "max_batch",
             "reject_nonfinite",
         ])
         let defaults = InputConfig()
@@ -74,6 +76,10 @@ extension InputConfig: Decodable {
             ? try keys.optionalValue("acked_endpoint", problem: endpointProblem) : defaults.ackedEndpoint
         bind = try keys.value("bind", default: defaults.bind)
         tensor = try keys.value("tensor", default: defaults.tensor, problem: emptyString)
+        posterior = try keys.section("posterior", default: PosteriorEntry?.none)?.tensors
+        if posterior != nil, keys.contains(ConfigKey("tensor")) {
+            throw keys.issue("tensor", "not used with input.posterior, whose mean tensor takes the latents' place")
+        }
         highWaterMark = try keys.value("high_water_mark", default: defaults.highWaterMark,
                                        problem: outside(1...Int(Int32.max)))
         maxMessageBytes = try keys.value("max_message_bytes", default: defaults.maxMessageBytes,
@@ -134,4 +140,19 @@ func endpointProblem(_ endpoint: String) -> String? {
         }
     }
     return nil
+}
+
+/// `input.posterior: {mean, logvar}`: two distinct, non-empty tensor names.
+struct PosteriorEntry: Decodable {
+    let tensors: PosteriorTensors
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["mean", "logvar"])
+        let mean: String = try keys.requiredValue("mean", missing: "missing; the name of the posterior's mean tensor")
+        let logvar: String = try keys.requiredValue("logvar", missing: "missing; the name of the posterior's log-variance tensor")
+        if let problem = emptyString(mean) { throw keys.issue("mean", problem) }
+        if let problem = emptyString(logvar) { throw keys.issue("logvar", problem) }
+        guard mean != logvar else { throw keys.issue("logvar", "must differ from mean ('\(mean)')") }
+        tensors = PosteriorTensors(mean: mean, logvar: logvar)
+    }
 }

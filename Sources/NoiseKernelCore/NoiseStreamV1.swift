@@ -13,6 +13,8 @@ public enum NoiseStreamV1 {
 
     /// XORed into the seed's high word for the key of the per-sample uniforms ("SIGM").
     @inlinable public static var sigmaKeyTweak: UInt32 { 0x5349_474D }
+    /// XORed into the seed's high word for the posterior's ξ stream ("POST").
+    @inlinable public static var posteriorKeyTweak: UInt32 { 0x504F_5354 }
 
     /// Box–Muller's radius: adding this to the bits of f32(N) moves the exponent boundary from 1
     /// to sqrt(1/2), so the mantissa 1 + f lands in [sqrt(1/2), sqrt(2)).

@@ -22,6 +22,7 @@ public struct NoisingSettings: Sendable {
     public var adaptive: AdaptiveSettings
     public var stratified: Bool
     public var frames: FrameSampling?
+    public var posterior: PosteriorTensors?
 
     public init(_ config: NoisedConfig) {
         latentTensor = config.input.tensor
@@ -37,6 +38,7 @@ public struct NoisingSettings: Sendable {
         adaptive = config.adaptive
         stratified = config.stratified
         frames = config.frames
+        posterior = config.input.posterior
     }
 
     /// The curriculum's step: the largest step trainers reported, when steps come from feedback and
@@ -74,9 +76,13 @@ public final class BatchNoiser: @unchecked Sendable {
     /// make the repeats a comparison and a metadata update.
     private var headers = SafetensorsHeaderCache()
     private var lastPlan: OutputPlan?
+    private let posteriorSample: PosteriorSample
+    /// z_0 sampled from a posterior (f32), kept for the next batch; grown to the largest seen.
+    private var sampled = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
     public init(seed: UInt64, workers: Int, buffers: MessageBufferPool) {
         stream = NoiseStream(seed: seed)
+        posteriorSample = PosteriorSample(seed: seed)
         kernel = NoiseKernel(stream: stream)
         self.buffers = buffers
         self.workers = WorkerPool(workers: workers)
@@ -91,6 +97,8 @@ public final class BatchNoiser: @unchecked Sendable {
 
     public func shutdown() { workers.shutdown() }
 
+    deinit { sampled.deallocate() }
+
     /// Noises `message`, advancing `state` only when the batch is accepted.
     public func noise(
         _ message: UnsafeRawBufferPointer, settings: NoisingSettings, state: inout DaemonState
@@ -99,7 +107,8 @@ public final class BatchNoiser: @unchecked Sendable {
             throw ProtocolError(.messageTooLarge,
                                 "message of \(message.count) bytes exceeds input.max_message_bytes \(settings.maxMessageBytes)")
         }
-        let input = try InputBatch(message: message, latentTensor: settings.latentTensor, maxBatch: settings.maxBatch,
+        let input = try InputBatch(message: message, latentTensor: settings.latentTensor, posterior: settings.posterior,
+                                   maxBatch: settings.maxBatch,
                                    headers: &headers)
         let inputType = input.latentType, outputType = settings.outputDType.resolved(for: inputType)
         let step = settings.step(for: state)
@@ -155,11 +164,20 @@ public final class BatchNoiser: @unchecked Sendable {
             }
         }
         let kernelStart = DispatchTime.now().uptimeNanoseconds
+        var z0 = (bytes: input.latentBytes, type: inputType)
+        if let logvar = input.logvarBytes {
+            do {
+                z0 = (try samplePosterior(input, logvar: logvar, noiseIDs: noiseIDs), .f32)
+            } catch {
+                buffers.recycle(buffer)
+                throw error
+            }
+        }
         let nonfinite = sigmas.withUnsafeBufferPointer { sigmaView in
             noiseIDs.withUnsafeBufferPointer { idView in
                 run(NoiseBatch(
                     sampleCount: samples, elementsPerSample: input.elementsPerSample,
-                    input: input.latentBytes, inputType: inputType,
+                    input: z0.bytes, inputType: z0.type,
                     zt: UnsafeMutableRawBufferPointer(rebasing: out[plan.zt]),
                     eps: UnsafeMutableRawBufferPointer(rebasing: out[plan.eps]),
                     clean: plan.clean.map { UnsafeMutableRawBufferPointer(rebasing: out[$0]) }, outputType: outputType,
@@ -169,6 +187,9 @@ public final class BatchNoiser: @unchecked Sendable {
         let kernelNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - kernelStart)
         if nonfinite && settings.rejectNonfinite {
             buffers.recycle(buffer)
+            if let posterior = settings.posterior {
+                throw ProtocolError(.nonfinite, "z_0 sampled from '\(posterior.mean)' and '\(posterior.logvar)' overflowed to Inf")
+            }
             throw ProtocolError(.nonfinite, "tensor '\(settings.latentTensor)' holds NaN or Inf values")
         }
         state.batches &+= 1
@@ -176,6 +197,32 @@ public final class BatchNoiser: @unchecked Sendable {
         state.seq &+= 1
         return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
                              sigmas: sigmas, latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
+    }
+
+    /// z_0 = mean + exp(logvar / 2) · ξ for the whole batch, across the workers, into `sampled`.
+    private func samplePosterior(_ input: InputBatch, logvar: UnsafeRawBufferPointer, noiseIDs: [UInt64])
+        throws(ProtocolError) -> UnsafeRawBufferPointer {
+        let total = input.sampleCount * input.elementsPerSample
+        if sampled.count < total {
+            sampled.deallocate()
+            sampled = .allocate(capacity: total)
+        }
+        let ranges = NoiseKernel.partition(totalElements: total, workers: workers.workers)
+        let seen = PartResults(count: ranges.count, initial: PosteriorSample.Finiteness())
+        let sample = posteriorSample
+        noiseIDs.withUnsafeBufferPointer { ids in
+            let batch = PosteriorSample.Batch(mean: input.latentBytes, logvar: logvar, type: input.latentType,
+                                              sampleCount: input.sampleCount, elementsPerSample: input.elementsPerSample,
+                                              noiseIDs: ids, z0: sampled)
+            workers.run(parts: ranges.count) { part in seen.set(part, sample.draw(batch, elements: ranges[part])) }
+        }
+        if let bad = [("mean", \PosteriorSample.Finiteness.mean), ("logvar", \.logvar)].first(where: { _, path in
+            seen.values.contains { !$0[keyPath: path] }
+        }) {
+            let name = bad.0 == "mean" ? input.latents.name : input.logvar?.name ?? "logvar"
+            throw ProtocolError(.nonfinitePosterior, "posterior \(bad.0) '\(name)' holds NaN or Inf values")
+        }
+        return UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4)
     }
 
     /// The frame layout `schedule.frames` gives latents of this shape (nil: one σ per sample), or
@@ -208,12 +255,12 @@ public final class BatchNoiser: @unchecked Sendable {
     private func run(_ batch: NoiseBatch) -> Bool {
         let ranges = NoiseKernel.partition(totalElements: batch.totalElements, workers: workers.workers)
         if ranges.count == 1 { return kernel.run(batch, elements: ranges[0]) }
-        let flags = NonfiniteFlags(count: ranges.count)
+        let flags = PartResults(count: ranges.count, initial: false)
         let kernel = self.kernel
         workers.run(parts: ranges.count) { part in
             flags.set(part, kernel.run(batch, elements: ranges[part]))
         }
-        return flags.any
+        return flags.values.contains(true)
     }
 }
 
@@ -269,12 +316,12 @@ struct SigmaDraw {
     }
 }
 
-/// One flag per kernel part; each part writes only its own slot, read after all parts joined.
+/// One result per part of a batch split across the workers; each part writes only its own slot.
 // @unchecked: each part writes only its own slot; the slots are read after all parts joined.
-private final class NonfiniteFlags: @unchecked Sendable {
-    private let flags: UnsafeMutableBufferPointer<Bool>
-    init(count: Int) { flags = .allocate(capacity: count); flags.initialize(repeating: false) }
-    deinit { flags.deallocate() }
-    func set(_ i: Int, _ value: Bool) { flags[i] = value }
-    var any: Bool { flags.contains(true) }
+private final class PartResults<Value>: @unchecked Sendable {
+    private let slots: UnsafeMutableBufferPointer<Value>
+    init(count: Int, initial: Value) { slots = .allocate(capacity: count); slots.initialize(repeating: initial) }
+    deinit { slots.deinitialize().deallocate() }
+    func set(_ part: Int, _ value: Value) { slots[part] = value }
+    var values: UnsafeMutableBufferPointer<Value> { slots }
 }

@@ -1,11 +1,25 @@
 import NoiseKernelCore
 import Safetensors
 
+/// The tensors of a VAE posterior that replace the latents (`input.posterior`): z_0 is sampled
+/// from N(mean, exp(logvar)) by the daemon.
+public struct PosteriorTensors: Sendable, Equatable {
+    public var mean: String
+    public var logvar: String
+
+    public init(mean: String, logvar: String) {
+        (self.mean, self.logvar) = (mean, logvar)
+    }
+}
+
 /// A validated view of one received input message. Nothing is copied except the noise ids; the
 /// message buffer must stay alive while the batch is used.
 public struct InputBatch {
     public let reader: SafetensorsReader
+    /// The latents, or with a posterior its `mean`.
     public let latents: TensorInfo
+    /// With a posterior: its `logvar`, of the latents' shape and dtype.
+    public let logvar: TensorInfo?
     public let latentType: ElementType
     /// The batch size B (first dimension of the latents).
     public let sampleCount: Int
@@ -19,23 +33,27 @@ public struct InputBatch {
 
     /// The latent bytes in place in the message.
     public var latentBytes: UnsafeRawBufferPointer { reader.bytes(of: latents) }
+    public var logvarBytes: UnsafeRawBufferPointer? { logvar.map { reader.bytes(of: $0) } }
 
     /// - Parameters:
     ///   - latentTensor: the config's `input.tensor`.
     ///   - maxBatch: the most samples accepted (`input.max_batch`).
     ///   - maxHeaderBytes: the longest safetensors header accepted.
-    public init(message: UnsafeRawBufferPointer, latentTensor: String, maxBatch: Int, maxHeaderBytes: Int = 1 << 20) throws(ProtocolError) {
+    ///   - posterior: the config's `input.posterior`; when set, its `mean` is the latent tensor.
+    public init(message: UnsafeRawBufferPointer, latentTensor: String, posterior: PosteriorTensors? = nil, maxBatch: Int,
+                maxHeaderBytes: Int = 1 << 20) throws(ProtocolError) {
         var headers = SafetensorsHeaderCache()
-        try self.init(message: message, latentTensor: latentTensor, maxBatch: maxBatch, maxHeaderBytes: maxHeaderBytes,
-                      headers: &headers)
+        try self.init(message: message, latentTensor: latentTensor, posterior: posterior, maxBatch: maxBatch,
+                      maxHeaderBytes: maxHeaderBytes, headers: &headers)
     }
 
     /// The same, parsing the header through `headers`, which a stream of batches of one shape
     /// makes a comparison of bytes.
     public init(
-        message: UnsafeRawBufferPointer, latentTensor: String, maxBatch: Int, maxHeaderBytes: Int = 1 << 20,
-        headers: inout SafetensorsHeaderCache
+        message: UnsafeRawBufferPointer, latentTensor configuredTensor: String, posterior: PosteriorTensors? = nil,
+        maxBatch: Int, maxHeaderBytes: Int = 1 << 20, headers: inout SafetensorsHeaderCache
     ) throws(ProtocolError) {
+        let latentTensor = posterior?.mean ?? configuredTensor
         let reader: SafetensorsReader
         do {
             reader = try headers.reader(message, maxHeaderBytes: maxHeaderBytes)
@@ -66,6 +84,18 @@ public struct InputBatch {
                 .batchTooLarge,
                 "latents \"\(latentTensor)\" have shape \(latents.shape): \(sampleCount) samples, over input.max_batch \(maxBatch)")
         }
+        var logvar: TensorInfo?
+        if let posterior {
+            guard let found = reader.tensor(named: posterior.logvar) else {
+                let names = reader.tensors.map { "\"\($0.name)\"" }.joined(separator: ", ")
+                throw ProtocolError(.missingLatents, "no tensor named \"\(posterior.logvar)\" (input.posterior.logvar; message has: \(names))")
+            }
+            guard found.dtype == latents.dtype, found.shape == latents.shape else {
+                throw ProtocolError(.posteriorMismatch, "logvar \"\(posterior.logvar)\" is \(found.dtype.rawValue) \(found.shape), "
+                                    + "mean \"\(latentTensor)\" is \(latents.dtype.rawValue) \(latents.shape): they must match")
+            }
+            logvar = found
+        }
         let elementsPerSample = latents.shape.dropFirst().reduce(1, *)
         guard elementsPerSample >= 1 else {
             throw ProtocolError(.emptyBatch, "latents \"\(latentTensor)\" have shape \(latents.shape): no elements per sample")
@@ -78,11 +108,14 @@ public struct InputBatch {
 
         self.reader = reader
         self.latents = latents
+        self.logvar = logvar
         self.latentType = latentType
         self.sampleCount = sampleCount
         self.elementsPerSample = elementsPerSample
         self.noiseIDs = noiseIDs
-        self.passthrough = reader.tensors.filter { $0.name != latentTensor && $0.name != WireNames.noiseID }
+        self.passthrough = reader.tensors.filter {
+            $0.name != latentTensor && $0.name != WireNames.noiseID && $0.name != logvar?.name
+        }
     }
 
     private static func readNoiseIDs(

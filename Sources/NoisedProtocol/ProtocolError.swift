@@ -29,6 +29,10 @@ public enum RejectReason: String, Sendable, CaseIterable {
     /// The latents cannot be noised by `schedule.frames`: no such axis, or too few frames for a
     /// conditioning option.
     case badFrames = "bad_frames"
+    /// With `input.posterior`: mean and logvar differ in shape or dtype.
+    case posteriorMismatch = "posterior_mismatch"
+    /// With `input.posterior`: a NaN or infinity in mean or logvar (the detail says which).
+    case nonfinitePosterior = "nonfinite_posterior"
 
     /// The protocol-level reason for a safetensors format error.
     public init(_ kind: SafetensorsError.Kind) {

@@ -104,7 +104,18 @@ final class InputBatchTests: XCTestCase {
             cases.append((.reservedName, message([latents, spec(name, .F32, [2])]), "\"\(name)\""))
         }
 
-        for (reason, file, fragment) in cases {
+        let posterior = PosteriorTensors(mean: "mean", logvar: "logvar")
+        for (logvar, fragment) in [(spec("logvar", .F32, [2, 4]), "[2, 4]"), (spec("logvar", .F16, [2, 3]), "F16")] {
+            let file = message([spec("mean", .F32, [2, 3]), logvar])
+            let error = rejection(file, posterior: posterior)
+            XCTAssertEqual(error?.reason, .posteriorMismatch, "\(String(describing: error))")
+            XCTAssertTrue(error?.detail.contains(fragment) == true, "\(String(describing: error))")
+            cases.append((.posteriorMismatch, file, fragment))
+        }
+        XCTAssertEqual(rejection(message([spec("mean", .F32, [2, 3])]), posterior: posterior)?.detail,
+                       "no tensor named \"logvar\" (input.posterior.logvar; message has: \"mean\")")
+
+        for (reason, file, fragment) in cases where reason != .posteriorMismatch {
             guard let error = rejection(file) else {
                 XCTFail("accepted a message that should be rejected as \(reason.rawValue)")
                 continue
@@ -113,7 +124,7 @@ final class InputBatchTests: XCTestCase {
             XCTAssertTrue(error.detail.contains(fragment), "\"\(error.detail)\" does not mention \(fragment)")
         }
         let covered = Set(cases.map(\.0))
-        XCTAssertEqual(covered, Set(RejectReason.allCases).subtracting([.messageTooLarge, .nonfinite, .nonfiniteSigma, .badEnvelope, .idsExhausted, .badFrames]),
+        XCTAssertEqual(covered, Set(RejectReason.allCases).subtracting([.messageTooLarge, .nonfinite, .nonfiniteSigma, .badEnvelope, .idsExhausted, .badFrames, .nonfinitePosterior]),
                        "the others are detected by the daemon, the kernel, the σ draw and the acknowledged input")
     }
 
@@ -134,6 +145,7 @@ final class InputBatchTests: XCTestCase {
             "truncated", "header_too_large", "bad_header", "bad_offsets", "unknown_dtype", "shape_mismatch",
             "missing_latents", "bad_latent_dtype", "empty_batch", "batch_too_large", "bad_noise_id", "reserved_name",
             "message_too_large", "nonfinite", "nonfinite_sigma", "bad_envelope", "ids_exhausted", "bad_frames",
+            "posterior_mismatch", "nonfinite_posterior",
         ])
         XCTAssertEqual("\(ProtocolError(.emptyBatch, "no samples"))", "empty_batch: no samples")
     }

@@ -30,11 +30,13 @@ func withBatch<R>(
 }
 
 func rejection(
-    _ message: [UInt8], latentTensor: String = "latents", maxBatch: Int = 4096, maxHeaderBytes: Int = 1 << 20
+    _ message: [UInt8], latentTensor: String = "latents", posterior: PosteriorTensors? = nil, maxBatch: Int = 4096,
+    maxHeaderBytes: Int = 1 << 20
 ) -> ProtocolError? {
     message.withUnsafeBytes { raw in
         do throws(ProtocolError) {
-            _ = try InputBatch(message: raw, latentTensor: latentTensor, maxBatch: maxBatch, maxHeaderBytes: maxHeaderBytes)
+            _ = try InputBatch(message: raw, latentTensor: latentTensor, posterior: posterior, maxBatch: maxBatch,
+                               maxHeaderBytes: maxHeaderBytes)
             return nil
         } catch {
             return error

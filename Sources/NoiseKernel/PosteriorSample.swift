@@ -1,0 +1,126 @@
+import NoiseKernelCore
+
+/// A VAE posterior sample, z_0 = mean + exp(logvar / 2) · ξ in f32 (`input.posterior`): ξ is
+/// noise stream v1 under the posterior key, the seed with its high word XOR "POST", so ξ of a
+/// sample is eps of the same noise id under that seed (docs/noise-stream.md).
+public struct PosteriorSample: Sendable {
+    /// The ξ stream.
+    public let xi: NoiseStream
+
+    public init(seed: UInt64) {
+        xi = NoiseStream(seed: seed ^ (UInt64(NoiseStreamV1.posteriorKeyTweak) << 32))
+    }
+
+    /// What the draw saw of its inputs.
+    public struct Finiteness: Sendable, Equatable {
+        public var mean = true
+        public var logvar = true
+
+        public init(mean: Bool = true, logvar: Bool = true) {
+            (self.mean, self.logvar) = (mean, logvar)
+        }
+    }
+
+    /// One batch's posterior: `sampleCount` samples of `elementsPerSample` elements of `mean` and
+    /// `logvar` (of `type`), their noise ids, and where z_0 goes (f32). Sizes are checked once,
+    /// here; the caller keeps the memory alive while a draw runs.
+    // @unchecked: a view of memory the caller owns; draws write disjoint ranges of `z0`.
+    public struct Batch: @unchecked Sendable {
+        public let mean: UnsafeRawBufferPointer
+        public let logvar: UnsafeRawBufferPointer
+        public let type: ElementType
+        public let sampleCount: Int
+        public let elementsPerSample: Int
+        public let noiseIDs: UnsafeBufferPointer<UInt64>
+        public let z0: UnsafeMutableBufferPointer<Float>
+
+        public init(mean: UnsafeRawBufferPointer, logvar: UnsafeRawBufferPointer, type: ElementType, sampleCount: Int,
+                    elementsPerSample: Int, noiseIDs: UnsafeBufferPointer<UInt64>, z0: UnsafeMutableBufferPointer<Float>) {
+            let (total, overflow) = sampleCount.multipliedReportingOverflow(by: elementsPerSample)
+            precondition(sampleCount >= 0 && elementsPerSample >= 0 && !overflow,
+                         "PosteriorSample.Batch: bad shape \(sampleCount) x \(elementsPerSample)")
+            precondition(mean.count >= total * type.byteCount && logvar.count >= total * type.byteCount,
+                         "PosteriorSample.Batch: mean or logvar holds fewer than \(total) \(type) elements")
+            precondition(z0.count >= total && noiseIDs.count >= sampleCount, "PosteriorSample.Batch: z0 or noise ids too short")
+            precondition(total == 0 || (mean.baseAddress != nil && logvar.baseAddress != nil && z0.baseAddress != nil),
+                         "PosteriorSample.Batch: a buffer without memory")
+            (self.mean, self.logvar, self.type) = (mean, logvar, type)
+            (self.sampleCount, self.elementsPerSample, self.noiseIDs, self.z0) = (sampleCount, elementsPerSample, noiseIDs, z0)
+        }
+
+        public var totalElements: Int { sampleCount * elementsPerSample }
+    }
+
+    /// Writes z_0 for flattened elements [range) of the batch. Ranges of one batch can be drawn in
+    /// parallel; the result does not depend on the split.
+    public func draw(_ batch: Batch, elements range: Range<Int>) -> Finiteness {
+        precondition(range.lowerBound >= 0 && range.upperBound <= batch.totalElements,
+                     "PosteriorSample: range \(range) outside \(batch.totalElements) elements")
+        guard !range.isEmpty else { return Finiteness() }
+        let z0Base = batch.z0.baseAddress!, perSample = batch.elementsPerSample
+        var sample = range.lowerBound / perSample
+        while sample * perSample < range.upperBound {
+            let start = sample * perSample
+            let lower = max(range.lowerBound, start), upper = min(range.upperBound, start + perSample)
+            xi.fill(noiseID: batch.noiseIDs[sample], elements: (lower - start)..<(upper - start),
+                    into: UnsafeMutableBufferPointer(start: z0Base + lower, count: upper - lower))
+            sample += 1
+        }
+        let mean = batch.mean.baseAddress!, logvar = batch.logvar.baseAddress!
+        switch batch.type {
+        case .f32: return Self.combine(F32Element.self, mean, logvar, z0Base, range)
+        case .f16: return Self.combine(F16Element.self, mean, logvar, z0Base, range)
+        case .bf16: return Self.combine(BF16Element.self, mean, logvar, z0Base, range)
+        }
+    }
+
+    /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) over the range, ξ already in z0.
+    @inline(__always)
+    private static func combine<In: KernelElement>(
+        _: In.Type, _ mean: UnsafeRawPointer, _ logvar: UnsafeRawPointer, _ z0: UnsafeMutablePointer<Float>,
+        _ range: Range<Int>
+    ) -> Finiteness {
+        var meanScan = NonFiniteScan<SIMD8<UInt32>>(), logvarScan = NonFiniteScan<SIMD8<UInt32>>()
+        var index = range.lowerBound
+        let raw = UnsafeMutableRawPointer(z0)
+        while index + 8 <= range.upperBound {
+            let m = In.load8(mean, index), lv = In.load8(logvar, index)
+            meanScan.observe(m)
+            logvarScan.observe(lv)
+            let xi = raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
+            raw.storeBytes(of: m.addingProduct(Self.exp(lv * 0.5), xi), toByteOffset: index &* 4, as: SIMD8<Float>.self)
+            index += 8
+        }
+        var finiteness = Finiteness(mean: !meanScan.found, logvar: !logvarScan.found)
+        let type = In.elementType
+        // The last few elements one lane at a time, with the same arithmetic.
+        while index < range.upperBound {
+            let m = type.load(from: mean, at: index), lv = type.load(from: logvar, at: index)
+            finiteness.mean = finiteness.mean && m.isFinite
+            finiteness.logvar = finiteness.logvar && lv.isFinite
+            let lanes = SIMD8<Float>(repeating: m).addingProduct(Self.exp(SIMD8(repeating: lv * 0.5)), SIMD8(repeating: z0[index]))
+            z0[index] = lanes[0]
+            index += 1
+        }
+        return finiteness
+    }
+
+    /// e^x in f32 (Cephes expf: x = n ln 2 + r, a degree-6 polynomial in r, scaled by 2^n), within
+    /// about 2 ulp; x is clamped to [-87, 88] first, so the result is finite and normal.
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
+        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+        var r = clamped.addingProduct(n, SIMD8(repeating: -0.693_359_375))
+        r = r.addingProduct(n, SIMD8(repeating: 2.121_944_40e-4))
+        var p = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        let y = (p * (r * r) + r) + 1
+        let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
+    }
+}
