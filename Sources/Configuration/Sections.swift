@@ -76,10 +76,8 @@ extension InputConfig: Decodable {
             ? try keys.optionalValue("acked_endpoint", problem: endpointProblem) : defaults.ackedEndpoint
         bind = try keys.value("bind", default: defaults.bind)
         tensor = try keys.value("tensor", default: defaults.tensor, problem: emptyString)
+        // With a posterior, `tensor` is not read: the shipped file sets it, and it may stay.
         posterior = try keys.section("posterior", default: PosteriorEntry?.none)?.tensors
-        if posterior != nil, keys.contains(ConfigKey("tensor")) {
-            throw keys.issue("tensor", "not used with input.posterior, whose mean tensor takes the latents' place")
-        }
         highWaterMark = try keys.value("high_water_mark", default: defaults.highWaterMark,
                                        problem: outside(1...Int(Int32.max)))
         maxMessageBytes = try keys.value("max_message_bytes", default: defaults.maxMessageBytes,

@@ -19,6 +19,8 @@ public struct KernelBench: Sendable {
         /// Also measure σ per frame along this axis (`schedule.frames`), beside one σ per sample;
         /// nil, or an axis the shape lacks, skips it.
         public var frameAxis: Int? = 2
+        /// Also measure posterior sampling followed by the kernel (`input.posterior`).
+        public var posterior = true
         public var seed: UInt64 = 0x6E6F_6973_6564
         /// numpy's rate for each dtype whose input and output types are equal; nil skips it.
         public var numpy: NumpyComparison?
@@ -31,8 +33,9 @@ public struct KernelBench: Sendable {
         public var input: String
         public var output: String
         public var workers: Int
-        /// "sample": one σ per sample; "frame": one per frame (`Options.frameAxis`).
-        public var sigmaPer: String
+        /// "sample": one σ per sample; "frame": one per frame (`Options.frameAxis`); "posterior":
+        /// z_0 sampled from a mean and logvar first (`input.posterior`), one σ per sample.
+        public var variant: String
         public var elements: Int
         public var repeats: Int
         /// Median over repeats, 10^9 elements per second.
@@ -113,6 +116,15 @@ public struct KernelBench: Sendable {
                 eps: UnsafeMutableRawBufferPointer(start: buffer.eps, count: total * pair.output.byteCount), clean: nil,
                 outputType: pair.output,
                 sigmas: UnsafeBufferPointer(buffer.sigmas), noiseIDs: UnsafeBufferPointer(buffer.noiseIDs))
+            let posteriorBatch = PosteriorSample.Batch(
+                mean: batch.input, logvar: UnsafeRawBufferPointer(start: buffer.logvar, count: total * pair.input.byteCount),
+                type: pair.input, sampleCount: sampleCount, elementsPerSample: elementsPerSample, noiseIDs: batch.noiseIDs,
+                z0: buffer.sampled)
+            let sampledBatch = NoiseBatch(
+                sampleCount: sampleCount, elementsPerSample: elementsPerSample,
+                input: UnsafeRawBufferPointer(start: buffer.sampled.baseAddress, count: total * 4), inputType: .f32,
+                zt: batch.zt, eps: batch.eps, clean: nil, outputType: pair.output, sigmas: batch.sigmas, noiseIDs: batch.noiseIDs)
+            let posterior = PosteriorSample(seed: options.seed)
             let framed = layout.map { layout in
                 NoiseBatch(sampleCount: sampleCount, elementsPerSample: elementsPerSample, input: batch.input, inputType: pair.input,
                            zt: batch.zt, eps: batch.eps, clean: nil, outputType: pair.output,
@@ -123,11 +135,18 @@ public struct KernelBench: Sendable {
                 for batch in [batch] + (framed.map { [$0] } ?? []) {
                     cases.append { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
                 }
+                if options.posterior {
+                    // As the daemon does it: the draw across the workers, then the kernel on its z_0.
+                    cases.append {
+                        pool.run(parts: ranges.count) { part in _ = posterior.draw(posteriorBatch, elements: ranges[part]) }
+                        pool.run(parts: ranges.count) { part in kernel.run(sampledBatch, elements: ranges[part]) }
+                    }
+                }
             }
             cases.append { pool.run(parts: ranges.count) { part in buffer.copy(ranges[part]) } }
         }
         let rates = takeTurns(cases, elements: total, seconds: options.secondsPerCase * Double(cases.count))
-        let layouts = layout == nil ? ["sample"] : ["sample", "frame"]
+        let layouts = ["sample"] + (layout == nil ? [] : ["frame"]) + (options.posterior ? ["posterior"] : [])
         let kernelCases = options.implementations.flatMap { implementation in layouts.map { (implementation, $0) } }
         let perPair = kernelCases.count + 1
         return pairs.enumerated().flatMap { index, pair in
@@ -136,7 +155,7 @@ public struct KernelBench: Sendable {
             return zip(kernelCases, pairRates).map { kernelCase, rate in
                 Row(
                     implementation: kernelCase.0.rawValue, input: pair.input.rawValue, output: pair.output.rawValue,
-                    workers: pool.workers, sigmaPer: kernelCase.1, elements: total, repeats: rate.repeats,
+                    workers: pool.workers, variant: kernelCase.1, elements: total, repeats: rate.repeats,
                     kernelGelemPerSecond: rate.median, kernelBestGelemPerSecond: rate.best,
                     kernelGelemPerCPUSecond: rate.perCPUSecond, memcpyGelemPerSecond: memcpy.median)
             }
@@ -184,14 +203,14 @@ public struct KernelBench: Sendable {
 
     public static func renderTable(_ rows: [Row]) -> String {
         let withNumpy = rows.contains { $0.numpyGelemPerSecond != nil }
-        var lines = ["kernel      input  output  workers  σ per   kernel Gelem/s  best     per CPU-s  memcpy Gelem/s  kernel/memcpy"
+        var lines = ["kernel      input  output  workers  variant    kernel Gelem/s  best     per CPU-s  memcpy Gelem/s  kernel/memcpy"
             + (withNumpy ? "  numpy Gelem/s (1 thread)  kernel/numpy per core" : "")]
         for row in rows {
             var line = row.implementation.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + row.input.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + row.output.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(row.workers).padding(toLength: 9, withPad: " ", startingAt: 0)
-                + row.sigmaPer.padding(toLength: 8, withPad: " ", startingAt: 0)
+                + row.variant.padding(toLength: 11, withPad: " ", startingAt: 0)
                 + String(format: "%-16.3f%-9.3f%-11.3f%-16.3f%-15.3f", row.kernelGelemPerSecond, row.kernelBestGelemPerSecond,
                          row.kernelGelemPerCPUSecond, row.memcpyGelemPerSecond, row.kernelToMemcpy)
             if withNumpy, let numpy = row.numpyGelemPerSecond, let ratio = row.kernelPerCoreToNumpy {
@@ -201,13 +220,13 @@ public struct KernelBench: Sendable {
             }
             lines.append(line.trimmingCharacters(in: .whitespaces))
         }
-        // Each per-frame case over the per-sample case it ran beside.
-        for row in rows where row.sigmaPer == "frame" {
+        // Each variant over the per-sample case it ran beside.
+        for row in rows where row.variant != "sample" {
             guard let plain = rows.first(where: {
-                $0.sigmaPer == "sample" && $0.implementation == row.implementation && $0.input == row.input
+                $0.variant == "sample" && $0.implementation == row.implementation && $0.input == row.input
                     && $0.output == row.output && $0.workers == row.workers
             }) else { continue }
-            lines.append(String(format: "per-frame / per-sample σ, %@ %@->%@, %d worker(s): %.3f", row.implementation, row.input,
+            lines.append(String(format: "%@ / sample, %@ %@->%@, %d worker(s): %.3f", row.variant, row.implementation, row.input,
                                 row.output, row.workers, row.kernelGelemPerSecond / plain.kernelGelemPerSecond))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -244,6 +263,9 @@ private struct BenchBuffers: @unchecked Sendable {
     let eps: UnsafeMutableRawPointer
     let sigmas: UnsafeMutableBufferPointer<Float>
     let frameSigmas: UnsafeMutableBufferPointer<Float>
+    /// A posterior's logvar beside `input` as its mean, and where the sampled z_0 goes.
+    let logvar: UnsafeMutableRawPointer
+    let sampled: UnsafeMutableBufferPointer<Float>
     let noiseIDs: UnsafeMutableBufferPointer<UInt64>
     let inputType: ElementType
     let outputType: ElementType
@@ -257,6 +279,10 @@ private struct BenchBuffers: @unchecked Sendable {
         for index in 0..<elements {
             inputType.store(Float(index % 4093) / 1024 - 2, to: input, at: index)
         }
+        logvar = .allocate(byteCount: elements * inputType.byteCount, alignment: 64)
+        for index in 0..<elements { inputType.store(Float(index % 61) / 10 - 5, to: logvar, at: index) }
+        sampled = .allocate(capacity: elements)
+        sampled.initialize(repeating: 0)
         // Touch the outputs once so page faults stay out of the measurement.
         zt.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
         eps.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
@@ -285,6 +311,8 @@ private struct BenchBuffers: @unchecked Sendable {
         eps.deallocate()
         sigmas.deallocate()
         frameSigmas.deallocate()
+        logvar.deallocate()
+        sampled.deallocate()
         noiseIDs.deallocate()
     }
 }

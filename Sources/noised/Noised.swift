@@ -67,6 +67,7 @@ struct Bench: ParsableCommand {
         var kernels: CommaList<NoiseKernel.Implementation>?
         @Option(help: "Seconds per case.") var seconds = 1.0
         @Option(help: "Also measure σ per frame along this axis of --shape (0: skip).") var frameAxis = 2
+        @Flag(help: "Skip posterior sampling (input.posterior) followed by the kernel.") var noPosterior = false
         @Flag(help: "Skip numpy's noising of the same tensor.") var noNumpy = false
         @Option(help: "The Python that runs the numpy comparison.") var python = "python3"
         @Option(help: "scripts/bench-numpy.py (default: found beside the working directory or the binary).")
@@ -93,6 +94,7 @@ struct Bench: ParsableCommand {
             if let kernels { options.implementations = kernels.values }
             options.secondsPerCase = seconds
             options.frameAxis = frameAxis == 0 ? nil : frameAxis
+            options.posterior = !noPosterior
             var note: String?
             if !noNumpy {
                 switch NumpyComparison.locate(python: python, script: numpyScript) {

@@ -1,6 +1,7 @@
 import Schedule
 import XCTest
 import Configuration
+import NoisedProtocol
 
 /// Every distribution, shifts and mixtures in the curriculum, and their errors.
 final class CurriculumTests: XCTestCase {
@@ -122,6 +123,16 @@ final class CurriculumTests: XCTestCase {
                        "schedule.frames.condition[1].weight", "must be > 0, got -2.0")
         assertRejected("schedule:\n  frames: {axis: 2, condition: [{weight: 1, frist: 1}]}",
                        "schedule.frames.condition[0].frist", "unknown key")
+    }
+
+    func testPosteriorDecodesAndItsErrorsNameTheKey() throws {
+        let config = try NoisedConfig.parse(yaml: "input:\n  tensor: latents\n  posterior: {mean: mu, logvar: lv}")
+        XCTAssertEqual(config.input.posterior, PosteriorTensors(mean: "mu", logvar: "lv"))
+        XCTAssertNil(try NoisedConfig.parse(yaml: "seed: 1").input.posterior)
+        assertRejected("input:\n  posterior: {mean: mu}", "input.posterior.logvar", "missing")
+        assertRejected("input:\n  posterior: {mean: '', logvar: lv}", "input.posterior.mean", "must not be empty")
+        assertRejected("input:\n  posterior: {mean: x, logvar: x}", "input.posterior.logvar", "must differ from mean ('x')")
+        assertRejected("input:\n  posterior: {mean: x, logvar: y, std: z}", "input.posterior.std", "unknown key")
     }
 
     func testPackedTokensDecode() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Schedule
 import XCTest
 import Configuration
+import NoisedProtocol
 
 /// Every file in config/examples parses, and says what its comments promise.
 final class ExamplesTests: XCTestCase {
@@ -17,7 +18,7 @@ final class ExamplesTests: XCTestCase {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "diffusion-forcing.yaml", "flux-packed.yaml",
                                "flux-sequence-shift.yaml", "i2v-conditioning.yaml",
-                               "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
+                               "mochi-posterior.yaml", "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
         for name in names { XCTAssertNoThrow(try example(name), name) }
         // The one-distribution configs behind the pictures in docs/schedules.md.
         let families = try FileManager.default.contentsOfDirectory(atPath: Self.examples.appendingPathComponent("distributions").path)
@@ -56,6 +57,13 @@ final class ExamplesTests: XCTestCase {
             XCTAssertEqual(packed.distribution(atStep: 0, latentShape: packedShape).quantile(0.5),
                            spatial.distribution(atStep: 0, latentShape: unpackedShape).quantile(0.5), accuracy: 1e-15)
         }
+    }
+
+    func testMochiPosteriorSamplesZ0AndSendsIt() throws {
+        let config = try example("mochi-posterior.yaml")
+        XCTAssertEqual(config.input.posterior, PosteriorTensors(mean: "mean", logvar: "logvar"))
+        XCTAssertTrue(config.output.includeClean)
+        XCTAssertEqual(config.schedule.keyframes, [Keyframe(atStep: 0, distribution: .uniform)])
     }
 
     func testVideoExamplesNoiseFrameByFrame() throws {

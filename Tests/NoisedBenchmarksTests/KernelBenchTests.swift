@@ -11,6 +11,7 @@ final class KernelBenchTests: XCTestCase {
         options.workerCounts = [1, 2]
         options.secondsPerCase = 0.01
         options.implementations = [.best]
+        options.posterior = false
         let rows = try KernelBench(options: options).run()
         XCTAssertEqual(rows.map(\.workers), [1, 1, 1, 2, 2, 2])
         XCTAssertEqual(Set(rows.map(\.implementation)), [NoiseKernel.Implementation.best.rawValue])
@@ -32,6 +33,7 @@ final class KernelBenchTests: XCTestCase {
         options.workerCounts = [1]
         options.typePairs = [(.f32, .bf16)]
         options.secondsPerCase = 0.01
+        options.posterior = false
         let available = NoiseKernel.Implementation.allCases.filter(\.isAvailable)
         XCTAssertEqual(options.implementations, available, "all that run here, by default")
         let rows = try KernelBench(options: options).run()
@@ -43,7 +45,7 @@ final class KernelBenchTests: XCTestCase {
                        available.map { Substring($0.rawValue) })
     }
 
-    func testPerFrameSigmaRunsBesidePerSampleAndPrintsTheirRatio() throws {
+    func testPerFrameAndPosteriorRunBesidePerSampleAndPrintTheirRatios() throws {
         var options = KernelBench.Options()
         options.shape = [2, 3, 4, 50]  // frames on axis 2: 4 frames of 50 elements
         options.workerCounts = [1]
@@ -51,11 +53,12 @@ final class KernelBenchTests: XCTestCase {
         options.implementations = [.best]
         options.secondsPerCase = 0.01
         let rows = try KernelBench(options: options).run()
-        XCTAssertEqual(rows.map(\.sigmaPer), ["sample", "frame"])
-        let ratio = KernelBench.renderTable(rows).split(separator: "\n").filter { $0.hasPrefix("per-frame / per-sample") }
-        XCTAssertEqual(ratio.count, 1, "\(ratio)")
+        XCTAssertEqual(rows.map(\.variant), ["sample", "frame", "posterior"])
+        let ratios = KernelBench.renderTable(rows).split(separator: "\n").filter { $0.contains(" / sample, ") }
+        XCTAssertEqual(ratios.map { $0.prefix { $0 != " " } }, ["frame", "posterior"], "\(ratios)")
         options.frameAxis = nil
-        XCTAssertEqual(try KernelBench(options: options).run().map(\.sigmaPer), ["sample"])
+        options.posterior = false
+        XCTAssertEqual(try KernelBench(options: options).run().map(\.variant), ["sample"])
     }
 
     func testBadOptionsAreRejectedWithTheirValue() {

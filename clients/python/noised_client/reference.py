@@ -19,6 +19,9 @@ __all__ = [
     "uniform_sigma",
     "logit_normal_sigma",
     "noised_z_t",
+    "posterior_xi",
+    "posterior_z0",
+    "frame_sigmas",
     "f32_to_bf16",
     "round_to_dtype",
 ]
@@ -27,6 +30,7 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _MULTIPLIERS = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
 _KEY_BUMPS = (np.uint64(0x9E3779B9), np.uint64(0xBB67AE85))
 _SIGMA_KEY_TWEAK = 0x5349474D  # "SIGM": separates the sigma stream from the eps stream.
+_POSTERIOR_KEY_TWEAK = 0x504F5354  # "POST": the posterior's xi stream.
 _ROUNDS = 10
 
 
@@ -180,3 +184,19 @@ def frame_sigmas(seed: int, noise_ids, frames: int, quantile, *, mode: str = "in
     frame = np.arange(frames)[None, :]
     mask = (frame < first) | (frame >= frames - last)
     return np.where(mask, np.float32(0), sigma), mask
+
+
+def posterior_xi(seed: int, noise_ids, n: int) -> np.ndarray:
+    """xi of `input.posterior` for each noise id, float64 ``[len(noise_ids), n]``: eps of the same
+    ids under the seed with its high word XOR "POST"."""
+    return noise_batch(int(seed) ^ (_POSTERIOR_KEY_TWEAK << 32), noise_ids, n)
+
+
+def posterior_z0(seed: int, noise_ids, mean, logvar) -> np.ndarray:
+    """z_0 = mean + exp(logvar / 2) * xi (float64, the daemon's f32 result is within a few ulp)
+    for mean and logvar ``[B, ...]`` as sent (any float dtype)."""
+    mean64 = np.asarray(mean).astype(np.float32).astype(np.float64)
+    logvar64 = np.asarray(logvar).astype(np.float32).astype(np.float64)
+    n = int(np.prod(mean64.shape[1:]))
+    xi = posterior_xi(seed, noise_ids, n).reshape(mean64.shape)
+    return mean64 + np.exp(logvar64 / 2) * xi
