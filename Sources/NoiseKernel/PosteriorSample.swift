@@ -58,21 +58,29 @@ public struct PosteriorSample: Sendable {
                      "PosteriorSample: range \(range) outside \(batch.totalElements) elements")
         guard !range.isEmpty else { return Finiteness() }
         let z0Base = batch.z0.baseAddress!, perSample = batch.elementsPerSample
-        var sample = range.lowerBound / perSample
-        while sample * perSample < range.upperBound {
-            let start = sample * perSample
-            let lower = max(range.lowerBound, start), upper = min(range.upperBound, start + perSample)
+        let mean = batch.mean.baseAddress!, logvar = batch.logvar.baseAddress!
+        var finiteness = Finiteness()
+        // Chunk by chunk, so ξ is combined while it is still in cache.
+        var lower = range.lowerBound
+        while lower < range.upperBound {
+            let sample = lower / perSample, start = sample * perSample
+            let upper = min(range.upperBound, start + perSample, lower + Self.chunkElements)
             xi.fill(noiseID: batch.noiseIDs[sample], elements: (lower - start)..<(upper - start),
                     into: UnsafeMutableBufferPointer(start: z0Base + lower, count: upper - lower))
-            sample += 1
+            let seen = switch batch.type {
+            case .f32: Self.combine(F32Element.self, mean, logvar, z0Base, lower..<upper)
+            case .f16: Self.combine(F16Element.self, mean, logvar, z0Base, lower..<upper)
+            case .bf16: Self.combine(BF16Element.self, mean, logvar, z0Base, lower..<upper)
+            }
+            finiteness.mean = finiteness.mean && seen.mean
+            finiteness.logvar = finiteness.logvar && seen.logvar
+            lower = upper
         }
-        let mean = batch.mean.baseAddress!, logvar = batch.logvar.baseAddress!
-        switch batch.type {
-        case .f32: return Self.combine(F32Element.self, mean, logvar, z0Base, range)
-        case .f16: return Self.combine(F16Element.self, mean, logvar, z0Base, range)
-        case .bf16: return Self.combine(BF16Element.self, mean, logvar, z0Base, range)
-        }
+        return finiteness
     }
+
+    /// Elements drawn at a time: ξ, mean and logvar of a chunk stay in the L1/L2 caches.
+    static let chunkElements = 4096
 
     /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) over the range, ξ already in z0.
     @inline(__always)
@@ -88,7 +96,8 @@ public struct PosteriorSample: Sendable {
             meanScan.observe(m)
             logvarScan.observe(lv)
             let xi = raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
-            raw.storeBytes(of: m.addingProduct(Self.exp(lv * 0.5), xi), toByteOffset: index &* 4, as: SIMD8<Float>.self)
+            let deviation = Self.exp(VectorMath.multiply(lv, SIMD8(repeating: 0.5)))
+            raw.storeBytes(of: VectorMath.fma(deviation, xi, m), toByteOffset: index &* 4, as: SIMD8<Float>.self)
             index += 8
         }
         var finiteness = Finiteness(mean: !meanScan.found, logvar: !logvarScan.found)
@@ -98,7 +107,7 @@ public struct PosteriorSample: Sendable {
             let m = type.load(from: mean, at: index), lv = type.load(from: logvar, at: index)
             finiteness.mean = finiteness.mean && m.isFinite
             finiteness.logvar = finiteness.logvar && lv.isFinite
-            let lanes = SIMD8<Float>(repeating: m).addingProduct(Self.exp(SIMD8(repeating: lv * 0.5)), SIMD8(repeating: z0[index]))
+            let lanes = VectorMath.fma(Self.exp(SIMD8(repeating: lv * 0.5)), SIMD8(repeating: z0[index]), SIMD8(repeating: m))
             z0[index] = lanes[0]
             index += 1
         }
@@ -109,18 +118,22 @@ public struct PosteriorSample: Sendable {
     /// about 2 ulp; x is clamped to [-87, 88] first, so the result is finite and normal.
     @inline(__always)
     static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
-        var r = clamped.addingProduct(n, SIMD8(repeating: -0.693_359_375))
-        r = r.addingProduct(n, SIMD8(repeating: 2.121_944_40e-4))
+        let clamped = VectorMath.clamp(x, -87, 88)
+        // Adding 1.5 · 2^23 rounds x·log2(e) to an integer n, held in the low mantissa bits.
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = VectorMath.fma(clamped, SIMD8(repeating: 1.442_695_04), magic)
+        let n = VectorMath.subtract(shifted, magic)
+        var r = VectorMath.fma(n, SIMD8(repeating: -0.693_359_375), clamped)
+        r = VectorMath.fma(n, SIMD8(repeating: 2.121_944_40e-4), r)
         var p = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        let y = (p * (r * r) + r) + 1
-        let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-        return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
+        p = VectorMath.fma(p, r, SIMD8(repeating: 1.398_199_950_7e-3))
+        p = VectorMath.fma(p, r, SIMD8(repeating: 8.333_451_907_3e-3))
+        p = VectorMath.fma(p, r, SIMD8(repeating: 4.166_579_589_4e-2))
+        p = VectorMath.fma(p, r, SIMD8(repeating: 1.666_666_545_9e-1))
+        p = VectorMath.fma(p, r, SIMD8(repeating: 5.000_000_120_1e-1))
+        let y = VectorMath.add(VectorMath.fma(p, VectorMath.multiply(r, r), r), SIMD8(repeating: 1))
+        let integer = VectorMath.signed(VectorMath.bits(shifted)) &- VectorMath.signed(VectorMath.bits(magic))
+        let scale = VectorMath.float(VectorMath.unsigned(VectorMath.shiftLeft(integer &+ 127, 23)))
+        return VectorMath.multiply(y, scale)
     }
 }

@@ -42,6 +42,36 @@ enum VectorMath {
         #endif
     }
 
+    /// a + b per lane.
+    @inline(__always)
+    static func add(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        #if arch(x86_64)
+        _mm256_add_ps(a, b)
+        #else
+        a + b
+        #endif
+    }
+
+    /// a - b per lane.
+    @inline(__always)
+    static func subtract(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        #if arch(x86_64)
+        _mm256_sub_ps(a, b)
+        #else
+        a - b
+        #endif
+    }
+
+    /// x limited to [low, high] per lane (a NaN lane comes out as `low`).
+    @inline(__always)
+    static func clamp(_ x: SIMD8<Float>, _ low: Float, _ high: Float) -> SIMD8<Float> {
+        #if arch(x86_64)
+        _mm256_min_ps(_mm256_max_ps(x, SIMD8(repeating: low)), SIMD8(repeating: high))
+        #else
+        SIMD8((0..<8).map { Swift.min(Swift.max(x[$0].isNaN ? low : x[$0], low), high) })
+        #endif
+    }
+
     /// Lanes of `ifSet` where `mask` is all ones, of `ifClear` where it is zero.
     @inline(__always)
     static func select(_ mask: SIMD8<UInt32>, _ ifSet: SIMD8<UInt32>, _ ifClear: SIMD8<UInt32>) -> SIMD8<UInt32> {
