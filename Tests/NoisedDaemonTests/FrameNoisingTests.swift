@@ -103,6 +103,19 @@ final class FrameNoisingTests: XCTestCase {
         }
     }
 
+    func testStratifiedFramesCoverEveryStratumPerChunkIndex() throws {
+        var settings = settings(try FrameSampling(axis: 2, mode: .independent, chunk: 2))
+        settings.stratified = true
+        let shape = [16, 1, 6, 8]  // 16 samples, 3 chunks of 2 frames
+        let sigmas = try run(settings, shape: shape).floats("sigma")
+        for chunk in 0..<3 {
+            // Uniform curriculum: σ is the stratified uniform, so chunk c's 16 draws fill the 16 strata.
+            let strata = (0..<16).map { Int(sigmas[$0 * 6 + 2 * chunk] * 16) }
+            XCTAssertEqual(strata.sorted(), Array(0..<16), "chunk \(chunk)")
+            XCTAssertEqual(sigmas[2 * chunk], sigmas[2 * chunk + 1], "a chunk's frames share its draw")
+        }
+    }
+
     func testModeSameWithoutConditioningIsTheUsualOutput() throws {
         XCTAssertEqual(try run(settings(try FrameSampling(axis: 2, mode: .same))).tensors.mapValues(\.bytes),
                        try run(settings(nil)).tensors.mapValues(\.bytes))

@@ -83,6 +83,21 @@ def test_marginals_and_condition_frequencies_match_their_laws(daemon):
     assert stats.chisquare(counts, np.full(3, len(drawn) / 3)).pvalue < P_MIN
 
 
+def test_sorted_frames_pool_to_the_curriculum_and_order_statistics_per_frame(daemon):
+    seed = 12
+    noised = daemon(frames_config(seed, mode="sorted"))
+    shape = (512, 4, 3)  # [B, C, T]: 3 frames on axis 2
+    outputs = exchange(noised, batches(2, shape), lockstep=False)
+    sigma = np.concatenate([got["sigma"] for got in outputs]).astype(np.float64)
+    assert sigma.shape == (1024, 3) and np.all(np.diff(sigma, axis=1) >= 0)
+    # Pooled over frames the draws are the curriculum's (uniform); frame f holds the (f+1)-th
+    # smallest of 3 uniforms, Beta(f + 1, 3 - f).
+    assert stats.kstest(sigma.reshape(-1), "uniform").pvalue > P_MIN
+    for frame in range(3):
+        assert stats.kstest(sigma[:, frame], stats.beta(frame + 1, 3 - frame).cdf).pvalue > P_MIN
+    assert stats.kstest(sigma[:, 0], "uniform").pvalue < P_MIN
+
+
 def test_frames_do_not_depend_on_batch_composition(daemon):
     seed = 8
     config = frames_config(seed, mode="sorted", chunk=3, condition=[{"weight": 1}, {"weight": 1, "last": 2}])
