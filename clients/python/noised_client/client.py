@@ -7,7 +7,7 @@ import json
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import zmq
@@ -66,8 +66,19 @@ def _curve_keys(server_key: str | None, public_key: str | None, secret_key: str 
     return server_key, derived
 
 
-def _connect(socket: zmq.Socket, endpoint: str, bind: bool, hwm: int, hwm_option: int,
+def endpoint_list(endpoint: str | Sequence[str]) -> list[str]:
+    """One endpoint or several, as a non-empty list."""
+    endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+    if not endpoints or not all(isinstance(e, str) and e for e in endpoints):
+        raise ValueError(f"expected an endpoint or a non-empty list of endpoints, got {endpoint!r}")
+    return endpoints
+
+
+def _connect(socket: zmq.Socket, endpoint: str | Sequence[str], bind: bool, hwm: int, hwm_option: int,
              curve: tuple[str, ClientKeys] | None = None) -> zmq.Socket:
+    endpoints = endpoint_list(endpoint)
+    if bind and len(endpoints) > 1:
+        raise ValueError(f"bind takes one endpoint, got {len(endpoints)}: {endpoints}")
     socket.setsockopt(hwm_option, hwm)
     try:
         if curve is not None:
@@ -75,10 +86,11 @@ def _connect(socket: zmq.Socket, endpoint: str, bind: bool, hwm: int, hwm_option
             socket.curve_serverkey = server_key.encode("ascii")
             socket.curve_publickey = keys.public_key.encode("ascii")
             socket.curve_secretkey = keys.secret_key.encode("ascii")
-        if bind:
-            socket.bind(endpoint)
-        else:
-            socket.connect(endpoint)
+        for address in endpoints:
+            try:
+                socket.bind(address) if bind else socket.connect(address)
+            except zmq.ZMQError as error:
+                raise zmq.ZMQError(error.errno, f"{address}: {error.strerror}") from error
     except zmq.ZMQError:
         socket.close(linger=0)
         raise
@@ -97,6 +109,8 @@ class Consumer:
 
     Iterating blocks until a message arrives; `recv(timeout_ms)` returns None on timeout.
     With ``as_torch=True`` the tensors are torch tensors sharing the frame's memory.
+    ``endpoint`` is one output endpoint or a list of several (one daemon each, see
+    docs/operations.md#scaling-out): the socket fair-queues batches from all of them.
     For a daemon with CURVE security give ``curve_server_key`` (the daemon's Z85 public key) and the
     client's keys: ``keys=ClientKeys.load("trainer-1")`` or ``curve_secret_key``/``curve_public_key``.
 
@@ -108,7 +122,7 @@ class Consumer:
     starts under the policy.
     """
 
-    def __init__(self, endpoint: str, *, bind: bool = False, hwm: int = 16, as_torch: bool = False,
+    def __init__(self, endpoint: str | Sequence[str], *, bind: bool = False, hwm: int = 16, as_torch: bool = False,
                  context: zmq.Context | None = None, curve_server_key: str | None = None,
                  curve_public_key: str | None = None, curve_secret_key: str | None = None,
                  keys: ClientKeys | None = None, keep_freed_memory: bool = False):

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import ml_dtypes
 import numpy as np
 import torch
 import torch.utils.data
 
-from .client import Consumer, _curve_keys
+from .client import Consumer, _curve_keys, endpoint_list
 from .feedback import Reporter
 from .keys import ClientKeys
 
@@ -77,6 +77,9 @@ def to_device(sample: Mapping[str, Any], device: torch.device | str, *, non_bloc
 class NoisedDataset(torch.utils.data.IterableDataset):
     """The daemon's output as an endless stream of batches for ``torch.utils.data.DataLoader``.
 
+    ``endpoint`` is the daemon's output endpoint, or a list of several daemons' (each process's
+    socket connects to all of them and fair-queues their batches).
+
     Each batch is a dict: every tensor of the message as a torch tensor (``z_t``, ``eps``, ``sigma``,
     ``noise_id``, ``weight``, ``z_0`` and the producer's own), plus ``step`` and ``seq`` (ints, the
     daemon's ``noised.step`` and ``noised.seq``; None if absent) and ``metadata`` (every metadata
@@ -110,7 +113,7 @@ class NoisedDataset(torch.utils.data.IterableDataset):
     which only receive, and leaves the main process's allocator alone.
     """
 
-    def __init__(self, endpoint: str, *, max_batches: int | None = None, timeout_ms: int | None = None,
+    def __init__(self, endpoint: str | Sequence[str], *, max_batches: int | None = None, timeout_ms: int | None = None,
                  on_timeout: str = "raise", device: torch.device | str | None = None, hwm: int = 4,
                  curve_server_key: str | None = None, curve_public_key: str | None = None,
                  curve_secret_key: str | None = None, keys: ClientKeys | None = None,
@@ -125,6 +128,7 @@ class NoisedDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"on_timeout must be 'raise' or 'stop', got {on_timeout!r}")
         if hwm < 1:
             raise ValueError(f"hwm must be at least 1, got {hwm}")
+        endpoint_list(endpoint)  # a bad endpoint fails here, in the main process
         self.endpoint = endpoint
         self.max_batches = max_batches
         self.timeout_ms = timeout_ms

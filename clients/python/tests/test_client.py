@@ -109,3 +109,25 @@ def test_a_batch_still_held_is_never_overwritten_while_released_memory_is_reused
         pages = MESSAGE_BYTES // 4096
         assert faults_per_message < pages / 2, f"{faults_per_message:.0f} page faults per message of {pages} pages"
     assert child.exitcode == 0
+
+
+def test_one_consumer_pulls_from_several_endpoints(tmp_path):
+    sockets = socket_dir(tmp_path)
+    endpoints = [f"ipc://{sockets}/a.sock", f"ipc://{sockets}/b.sock"]
+    with Producer(endpoints[0], acknowledged=False, bind=True) as first, \
+            Producer(endpoints[1], acknowledged=False, bind=True) as second, Consumer(endpoints) as consumer:
+        for index in range(3):
+            first.send({"from": np.array([0, index])}, timeout_ms=5000)
+            second.send({"from": np.array([1, index])}, timeout_ms=5000)
+        got = sorted(tuple(int(v) for v in consumer.recv(timeout_ms=5000)["from"]) for _ in range(6))
+    assert got == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+
+
+def test_bad_endpoint_lists_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="non-empty list of endpoints"):
+        Consumer([])
+    sockets = socket_dir(tmp_path)
+    with pytest.raises(ValueError, match="bind takes one endpoint"):
+        Consumer([f"ipc://{sockets}/a.sock", f"ipc://{sockets}/b.sock"], bind=True)
+    with pytest.raises(Exception, match="tcp://nowhere:x"):
+        Consumer(["ipc://" + str(sockets) + "/ok.sock", "tcp://nowhere:x"])
