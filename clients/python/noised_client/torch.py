@@ -69,9 +69,18 @@ def to_device(sample: Mapping[str, Any], device: torch.device | str, *, non_bloc
 
     For a DataLoader with workers: move each batch in the training loop, after the loader (with
     ``pin_memory=True`` the copy to the GPU can overlap compute), since CUDA is not for workers.
+    To a CUDA device, a tensor not yet in pinned memory is first copied into torch's pool of pinned
+    buffers (reused once the transfer is done), so the transfer is a DMA that can overlap compute.
     """
-    return {key: value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value
-            for key, value in sample.items()}
+    device = torch.device(device)
+    pin = non_blocking and device.type == "cuda" and torch.cuda.is_available()
+
+    def move(tensor: torch.Tensor) -> torch.Tensor:
+        if pin and tensor.device.type == "cpu" and not tensor.is_pinned():
+            tensor = tensor.pin_memory()
+        return tensor.to(device, non_blocking=non_blocking)
+
+    return {key: move(value) if isinstance(value, torch.Tensor) else value for key, value in sample.items()}
 
 
 class NoisedDataset(torch.utils.data.IterableDataset):
