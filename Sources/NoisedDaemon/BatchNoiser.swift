@@ -117,10 +117,7 @@ public final class BatchNoiser: @unchecked Sendable {
             input: input, outputDType: outputType, includeClean: settings.includeClean,
             includeWeight: settings.adaptive.enabled, frames: frames?.layout.frames,
             includeCondMask: frames.map { !$0.sampling.conditions.isEmpty } ?? false,
-            metadata: [
-                WireNames.stepKey: String(step), WireNames.seqKey: String(state.seq),
-                WireNames.seedKey: String(stream.seed), WireNames.protocolKey: WireNames.protocolVersion,
-            ],
+            metadata: Self.metadata(step: step, seq: state.seq, seed: stream.seed, frameAxis: frames?.sampling.axis),
             reusing: lastPlan)
         lastPlan = plan
 
@@ -223,6 +220,13 @@ public final class BatchNoiser: @unchecked Sendable {
             throw ProtocolError(.nonfinitePosterior, "posterior \(bad.0) '\(name)' holds NaN or Inf values")
         }
         return UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4)
+    }
+
+    private static func metadata(step: Int64, seq: UInt64, seed: UInt64, frameAxis: Int?) -> [String: String] {
+        var metadata = [WireNames.stepKey: String(step), WireNames.seqKey: String(seq), WireNames.seedKey: String(seed),
+                        WireNames.protocolKey: WireNames.protocolVersion]
+        if let frameAxis { metadata[WireNames.frameAxisKey] = String(frameAxis) }
+        return metadata
     }
 
     /// The frame layout `schedule.frames` gives latents of this shape (nil: one σ per sample), or

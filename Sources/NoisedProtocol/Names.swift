@@ -19,6 +19,8 @@ public enum WireNames {
     public static let seqKey = "noised.seq"
     public static let seedKey = "noised.seed"
     public static let protocolKey = "noised.protocol"
+    /// With σ per frame: the latent axis `sigma`'s second dimension runs along.
+    public static let frameAxisKey = "noised.frame_axis"
 
     /// Default noise ids are `(instance << 48) | n`: each instance has this many before they would repeat.
     public static let defaultIDsPerInstance: UInt64 = 1 << 48

@@ -31,7 +31,7 @@ public struct Tap {
 
         mutating func add(_ batch: TapBatch, bytes: Int) {
             batches += 1
-            samples += batch.sigmas.count
+            samples += batch.sampleCount
             self.bytes += bytes
             batch.sigmas.forEach { sigmas.add(Double($0)) }
         }

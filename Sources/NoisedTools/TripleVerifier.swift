@@ -12,7 +12,12 @@ struct TapBatch {
     let type: ElementType
     let sampleCount: Int
     let elementsPerSample: Int
+    /// One per sample, or with σ per frame `frames` per sample, [B, T] flattened.
     let sigmas: [Float]
+    let frames: Int
+    /// Elements of one frame (the product of the dims after the frame axis); the sample's size
+    /// when σ is per sample.
+    let frameElements: Int
     let noiseIDs: [UInt64]
     let seq: UInt64?
     let step: Int64?
@@ -26,11 +31,22 @@ struct TapBatch {
         }
         let zt = try tensor("z_t"), eps = try tensor("eps"), sigma = try tensor("sigma"), ids = try tensor("noise_id")
         guard let type = ElementType(zt.dtype), eps.dtype == zt.dtype, eps.shape == zt.shape, let samples = zt.shape.first,
-              sigma.dtype == .F32, sigma.shape == [samples], ids.dtype == .U64, ids.shape == [samples]
+              sigma.dtype == .F32, sigma.shape.first == samples, ids.dtype == .U64, ids.shape == [samples]
         else { throw FeedError("tensors z_t, eps, sigma, noise_id do not agree in dtype or shape") }
         self.type = type
         self.sampleCount = samples
         self.elementsPerSample = samples == 0 ? 0 : zt.elementCount / samples
+        if sigma.shape.count == 2 {
+            guard let axis = reader.metadata["noised.frame_axis"].flatMap(Int.init), axis >= 1, axis < zt.shape.count,
+                  zt.shape[axis] == sigma.shape[1]
+            else { throw FeedError("sigma \(sigma.shape) per frame, but noised.frame_axis does not name an axis of z_t \(zt.shape) with \(sigma.shape[1]) frames") }
+            frames = sigma.shape[1]
+            frameElements = zt.shape[(axis + 1)...].reduce(1, *)
+        } else {
+            guard sigma.shape == [samples] else { throw FeedError("sigma has shape \(sigma.shape), expected [\(samples)] or [\(samples), T]") }
+            frames = 1
+            frameElements = max(1, elementsPerSample)
+        }
         self.zt = reader.bytes(of: zt)
         self.eps = reader.bytes(of: eps)
         if let clean = reader.tensor(named: "z_0") {
@@ -40,7 +56,7 @@ struct TapBatch {
             self.clean = nil
         }
         let sigmaBytes = reader.bytes(of: sigma), idBytes = reader.bytes(of: ids)
-        sigmas = (0..<samples).map { Float(bitPattern: UInt32(littleEndian: sigmaBytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        sigmas = (0..<samples * frames).map { Float(bitPattern: UInt32(littleEndian: sigmaBytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
         noiseIDs = (0..<samples).map { UInt64(littleEndian: idBytes.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)) }
         seq = reader.metadata["noised.seq"].flatMap { UInt64($0) }
         step = reader.metadata["noised.step"].flatMap { Int64($0) }
@@ -57,11 +73,13 @@ struct TripleVerifier {
         var problems: [String] = []
         let n = batch.elementsPerSample
         for b in 0..<batch.sampleCount {
-            let sigma = batch.sigmas[b]
-            guard sigma.isFinite, (0...1).contains(sigma) else {
-                problems.append("sample \(b): sigma \(sigma) outside [0, 1]")
+            let sampleSigmas = Array(batch.sigmas[(b * batch.frames)..<((b + 1) * batch.frames)])
+            if let bad = sampleSigmas.first(where: { !($0.isFinite && (0...1).contains($0)) }) {
+                problems.append("sample \(b): sigma \(bad) outside [0, 1]")
                 continue
             }
+            // Element i of the sample is in frame (i / frameElements) % frames.
+            let sigmaOf = { (i: Int) in sampleSigmas[i / batch.frameElements % batch.frames] }
             let offset = b * n
             let eps = batch.type.decode(UnsafeRawBufferPointer(rebasing: batch.eps[(offset * batch.type.byteCount)...]), count: n)
             problems += momentProblems(eps, sample: b)
@@ -71,9 +89,9 @@ struct TripleVerifier {
             let zt = batch.type.decode(UnsafeRawBufferPointer(rebasing: batch.zt[(offset * batch.type.byteCount)...]), count: n)
             if let cleanBytes = batch.clean {
                 let clean = batch.type.decode(UnsafeRawBufferPointer(rebasing: cleanBytes[(offset * batch.type.byteCount)...]), count: n)
-                problems += formulaProblems(zt: zt, clean: clean, eps: eps, sigma: sigma, type: batch.type, sample: b)
-            } else if sigma == 1, zt.map(\.bitPattern) != eps.map(\.bitPattern) {
-                problems.append("sample \(b): sigma 1 but z_t differs from eps")
+                problems += formulaProblems(zt: zt, clean: clean, eps: eps, sigma: sigmaOf, type: batch.type, sample: b)
+            } else if let i = zt.indices.first(where: { sigmaOf($0) == 1 && zt[$0].bitPattern != eps[$0].bitPattern }) {
+                problems.append("sample \(b): sigma 1 but z_t[\(i)] differs from eps")
             }
         }
         return problems
@@ -104,10 +122,13 @@ struct TripleVerifier {
         return []
     }
 
-    private func formulaProblems(zt: [Float], clean: [Float], eps: [Float], sigma: Float, type: ElementType, sample: Int) -> [String] {
-        if sigma == 0 { return zt.map(\.bitPattern) == clean.map(\.bitPattern) ? [] : ["sample \(sample): sigma 0 but z_t differs from z_0"] }
-        if sigma == 1 { return zt.map(\.bitPattern) == eps.map(\.bitPattern) ? [] : ["sample \(sample): sigma 1 but z_t differs from eps"] }
+    private func formulaProblems(zt: [Float], clean: [Float], eps: [Float], sigma sigmaOf: (Int) -> Float, type: ElementType,
+                                 sample: Int) -> [String] {
         for i in zt.indices {
+            let sigma = sigmaOf(i)
+            if sigma == 0, zt[i].bitPattern != clean[i].bitPattern { return ["sample \(sample): sigma 0 but z_t[\(i)] differs from z_0"] }
+            if sigma == 1, zt[i].bitPattern != eps[i].bitPattern { return ["sample \(sample): sigma 1 but z_t[\(i)] differs from eps"] }
+            if sigma == 0 || sigma == 1 { continue }
             let expected = (1 - sigma) * clean[i] + sigma * eps[i]
             // eps as received is already rounded once, so allow one rounding step of it as well.
             let tolerance = 2 * type.relativeStep * (abs(expected) + sigma * abs(eps[i]) + abs(clean[i])) + 1e-5

@@ -85,9 +85,12 @@ def test_feed_through_the_daemon_reaches_a_consumer(daemon, noised_bin):
         np.testing.assert_allclose(got["eps"].astype(np.float64), reference_bf16, rtol=2**-7, atol=1e-6)
 
 
-@pytest.mark.parametrize("include_clean", [True, False])
-def test_producer_through_the_daemon_passes_tap_verify(daemon, noised_bin, include_clean):
-    noised = daemon({"output": {"include_clean": include_clean}})
+@pytest.mark.parametrize("include_clean,frames", [(True, None), (False, None), (True, "sorted"), (False, "independent")])
+def test_producer_through_the_daemon_passes_tap_verify(daemon, noised_bin, include_clean, frames):
+    overrides = {"output": {"include_clean": include_clean}}
+    if frames:  # σ per frame on axis 1 of [B, 4, 8], the first frame clean half the time
+        overrides["schedule"] = {"frames": {"axis": 1, "mode": frames, "condition": [{"weight": 1}, {"weight": 1, "first": 1}]}}
+    noised = daemon(overrides)
     tap = subprocess.Popen(tap_command(noised_bin, noised.output_endpoint, 4), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
