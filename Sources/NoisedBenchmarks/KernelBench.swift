@@ -136,10 +136,11 @@ public struct KernelBench: Sendable {
                     cases.append { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
                 }
                 if options.posterior {
-                    // As the daemon does it: the draw across the workers, then the kernel on its z_0.
+                    // As the daemon does it: each part drawn and noised chunk by chunk.
                     cases.append {
-                        pool.run(parts: ranges.count) { part in _ = posterior.draw(posteriorBatch, elements: ranges[part]) }
-                        pool.run(parts: ranges.count) { part in kernel.run(sampledBatch, elements: ranges[part]) }
+                        pool.run(parts: ranges.count) { part in
+                            _ = posterior.drawAndNoise(posteriorBatch, kernel: kernel, sampledBatch, elements: ranges[part])
+                        }
                     }
                 }
             }

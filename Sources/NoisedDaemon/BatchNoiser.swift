@@ -161,25 +161,37 @@ public final class BatchNoiser: @unchecked Sendable {
             }
         }
         let kernelStart = DispatchTime.now().uptimeNanoseconds
-        var z0 = (bytes: input.latentBytes, type: inputType)
-        if let logvar = input.logvarBytes {
-            do {
-                z0 = (try samplePosterior(input, logvar: logvar, noiseIDs: noiseIDs), .f32)
-            } catch {
-                buffers.recycle(buffer)
-                throw error
-            }
+        let total = samples * input.elementsPerSample
+        let logvar = input.logvarBytes
+        if logvar != nil, sampled.count < total {
+            sampled.deallocate()
+            sampled = .allocate(capacity: total)
         }
+        var posteriorSeen = PosteriorSample.Finiteness()
         let nonfinite = sigmas.withUnsafeBufferPointer { sigmaView in
             noiseIDs.withUnsafeBufferPointer { idView in
-                run(NoiseBatch(
+                // With a posterior the kernel reads the z_0 drawn into `sampled`, chunk by chunk.
+                let batch = NoiseBatch(
                     sampleCount: samples, elementsPerSample: input.elementsPerSample,
-                    input: z0.bytes, inputType: z0.type,
+                    input: logvar == nil ? input.latentBytes : UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4),
+                    inputType: logvar == nil ? inputType : .f32,
                     zt: UnsafeMutableRawBufferPointer(rebasing: out[plan.zt]),
                     eps: UnsafeMutableRawBufferPointer(rebasing: out[plan.eps]),
                     clean: plan.clean.map { UnsafeMutableRawBufferPointer(rebasing: out[$0]) }, outputType: outputType,
-                    sigmas: sigmaView, noiseIDs: idView, layout: frames?.layout))
+                    sigmas: sigmaView, noiseIDs: idView, layout: frames?.layout)
+                guard let logvar else { return run(batch) }
+                let posterior = PosteriorSample.Batch(
+                    mean: input.latentBytes, logvar: logvar, type: inputType, sampleCount: samples,
+                    elementsPerSample: input.elementsPerSample, noiseIDs: idView, z0: sampled)
+                let result = runPosterior(posterior, batch)
+                posteriorSeen = result.finiteness
+                return result.nonFinite
             }
+        }
+        if !posteriorSeen.mean || !posteriorSeen.logvar, let tensors = settings.posterior {
+            buffers.recycle(buffer)
+            let (which, name) = posteriorSeen.mean ? ("logvar", tensors.logvar) : ("mean", tensors.mean)
+            throw ProtocolError(.nonfinitePosterior, "posterior \(which) '\(name)' holds NaN or Inf values")
         }
         let kernelNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - kernelStart)
         if nonfinite && settings.rejectNonfinite {
@@ -196,30 +208,18 @@ public final class BatchNoiser: @unchecked Sendable {
                              sigmas: sigmas, latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
     }
 
-    /// z_0 = mean + exp(logvar / 2) · ξ for the whole batch, across the workers, into `sampled`.
-    private func samplePosterior(_ input: InputBatch, logvar: UnsafeRawBufferPointer, noiseIDs: [UInt64])
-        throws(ProtocolError) -> UnsafeRawBufferPointer {
-        let total = input.sampleCount * input.elementsPerSample
-        if sampled.count < total {
-            sampled.deallocate()
-            sampled = .allocate(capacity: total)
+    /// Draws z_0 and noises it across the workers, each part chunk by chunk.
+    private func runPosterior(_ posterior: PosteriorSample.Batch, _ batch: NoiseBatch)
+        -> (finiteness: PosteriorSample.Finiteness, nonFinite: Bool) {
+        let ranges = NoiseKernel.partition(totalElements: batch.totalElements, workers: workers.workers)
+        let results = PartResults(count: ranges.count, initial: (finiteness: PosteriorSample.Finiteness(), nonFinite: false))
+        let (sample, kernel) = (posteriorSample, self.kernel)
+        workers.run(parts: ranges.count) { part in
+            results.set(part, sample.drawAndNoise(posterior, kernel: kernel, batch, elements: ranges[part]))
         }
-        let ranges = NoiseKernel.partition(totalElements: total, workers: workers.workers)
-        let seen = PartResults(count: ranges.count, initial: PosteriorSample.Finiteness())
-        let sample = posteriorSample
-        noiseIDs.withUnsafeBufferPointer { ids in
-            let batch = PosteriorSample.Batch(mean: input.latentBytes, logvar: logvar, type: input.latentType,
-                                              sampleCount: input.sampleCount, elementsPerSample: input.elementsPerSample,
-                                              noiseIDs: ids, z0: sampled)
-            workers.run(parts: ranges.count) { part in seen.set(part, sample.draw(batch, elements: ranges[part])) }
-        }
-        if let bad = [("mean", \PosteriorSample.Finiteness.mean), ("logvar", \.logvar)].first(where: { _, path in
-            seen.values.contains { !$0[keyPath: path] }
-        }) {
-            let name = bad.0 == "mean" ? input.latents.name : input.logvar?.name ?? "logvar"
-            throw ProtocolError(.nonfinitePosterior, "posterior \(bad.0) '\(name)' holds NaN or Inf values")
-        }
-        return UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4)
+        return (PosteriorSample.Finiteness(mean: results.values.allSatisfy(\.finiteness.mean),
+                                           logvar: results.values.allSatisfy(\.finiteness.logvar)),
+                results.values.contains { $0.nonFinite })
     }
 
     private static func metadata(step: Int64, seq: UInt64, seed: UInt64, frameAxis: Int?) -> [String: String] {
