@@ -15,7 +15,8 @@ import urllib.request
 import pytest
 
 from tests import messages
-from tests.exchange import Session
+from noised_client import Consumer, Producer
+from tests.exchange import SEND_TIMEOUT_MS, receive
 from tests.harness import default_config, run_cli, socket_dir, write_config
 
 # systemd's default soft limit (and, in the first test, the hard one too).
@@ -111,9 +112,13 @@ def close_all(connections: list[socket.socket]) -> None:
         connection.close()
 
 
-def assert_serves(noised, index: int) -> None:
-    with Session(noised) as session:
-        (got,) = session.exchange([messages.good_batch(index)], metadata={"probe": str(index)})
+def assert_serves(noised, consumer: Consumer, index: int) -> None:
+    """A new producer connection gets its batch through to `consumer`, which stays open across
+    probes: a consumer that has just closed can still be in the daemon's round-robin for a moment,
+    and an output pushed to it would be lost."""
+    with Producer(noised.input_endpoint, acknowledged=False) as producer:
+        producer.send(messages.good_batch(index), {"probe": str(index)}, timeout_ms=SEND_TIMEOUT_MS)
+        (got,) = receive(consumer, 1)
     assert got.metadata["probe"] == str(index)
 
 
@@ -123,6 +128,7 @@ def test_a_metrics_flood_at_the_default_limit_leaves_the_data_path_serving(daemo
     port = metrics_port(noised)
     ready = noised.wait_for_log(lambda f: f.get("msg") == "ready", 5, "ready")
     assert ready["descriptors"] == str(DEFAULT_SOFT_LIMIT), ready
+    consumer = Consumer(noised.output_endpoint)
     before = open_descriptors(noised)
     connections = flood(tcp_to(port), FLOOD)
     assert len(connections) == FLOOD
@@ -130,10 +136,11 @@ def test_a_metrics_flood_at_the_default_limit_leaves_the_data_path_serving(daemo
         # The listener holds at most its cap (a few more may be closing as they are refused).
         assert open_descriptors(noised) <= before + METRICS_CAP + 4
         # Every ZeroMQ connection the data path makes now still gets a descriptor.
-        assert_serves(noised, 0)
-        assert_serves(noised, 1)
+        assert_serves(noised, consumer, 0)
+        assert_serves(noised, consumer, 1)
     finally:
         close_all(connections)
+        consumer.close()
     status, text = get_eventually(port, "/metrics")
     assert status == 200
     refused = [line for line in text.splitlines() if line.startswith("noised_metrics_connections_refused_total ")]
@@ -151,16 +158,20 @@ def test_idle_floods_on_metrics_and_the_ipc_input_leave_the_data_path_serving(da
     port = metrics_port(noised)
     ready = noised.wait_for_log(lambda f: f.get("msg") == "ready", 5, "ready")
     assert ready["descriptors"] == str(hard), ready
+    consumer = Consumer(noised.output_endpoint)
     connections = flood(tcp_to(port), FLOOD)
     try:
         raw = flood(unix_to(noised.input_endpoint), FLOOD)
         connections += raw
         assert (len(connections), len(raw)) == (2 * FLOOD, FLOOD)
-        assert_serves(noised, 0)
+        assert_serves(noised, consumer, 0)
     finally:
         close_all(connections)
-    assert get_eventually(port, "/healthz") == (200, "ok\n")
-    assert_serves(noised, 1)
+    try:
+        assert get_eventually(port, "/healthz") == (200, "ok\n")
+        assert_serves(noised, consumer, 1)
+    finally:
+        consumer.close()
     assert noised.stop().returncode == 0
 
 
