@@ -18,4 +18,6 @@ enum Lanes8: Lanes {
     @inline(__always) static func multiply(_ a: Floats, _ b: Floats) -> Floats { VectorMath.multiply(a, b) }
     @inline(__always) static func fma(_ a: Floats, _ b: Floats, _ c: Floats) -> Floats { VectorMath.fma(a, b, c) }
     @inline(__always) static func squareRoot(_ a: Floats) -> Floats { VectorMath.squareRoot(a) }
+    @inline(__always) static func maximum(_ a: Floats, _ b: Floats) -> Floats { VectorMath.maximum(a, b) }
+    @inline(__always) static func minimum(_ a: Floats, _ b: Floats) -> Floats { VectorMath.minimum(a, b) }
 }

@@ -1,3 +1,6 @@
+#if arch(x86_64)
+import NoiseKernelAVX512
+#endif
 import NoiseKernelCore
 
 /// A VAE posterior sample, z_0 = mean + exp(logvar / 2) · ξ in f32 (`input.posterior`): ξ is
@@ -53,7 +56,8 @@ public struct PosteriorSample: Sendable {
 
     /// Writes z_0 for flattened elements [range) of the batch. Ranges of one batch can be drawn in
     /// parallel; the result does not depend on the split.
-    public func draw(_ batch: Batch, elements range: Range<Int>) -> Finiteness {
+    public func draw(_ batch: Batch, elements range: Range<Int>, implementation: NoiseKernel.Implementation = .best) -> Finiteness {
+        precondition(implementation.isAvailable, "PosteriorSample.draw: \(implementation) is not available on this CPU")
         precondition(range.lowerBound >= 0 && range.upperBound <= batch.totalElements,
                      "PosteriorSample: range \(range) outside \(batch.totalElements) elements")
         guard !range.isEmpty else { return Finiteness() }
@@ -66,12 +70,8 @@ public struct PosteriorSample: Sendable {
             let sample = lower / perSample, start = sample * perSample
             let upper = min(range.upperBound, start + perSample, lower + Self.chunkElements)
             xi.fill(noiseID: batch.noiseIDs[sample], elements: (lower - start)..<(upper - start),
-                    into: UnsafeMutableBufferPointer(start: z0Base + lower, count: upper - lower))
-            let seen = switch batch.type {
-            case .f32: Self.combine(F32Element.self, mean, logvar, z0Base, lower..<upper)
-            case .f16: Self.combine(F16Element.self, mean, logvar, z0Base, lower..<upper)
-            case .bf16: Self.combine(BF16Element.self, mean, logvar, z0Base, lower..<upper)
-            }
+                    into: UnsafeMutableBufferPointer(start: z0Base + lower, count: upper - lower), implementation: implementation)
+            let seen = Self.combine(batch.type, mean, logvar, z0Base, lower..<upper, implementation: implementation)
             finiteness.mean = finiteness.mean && seen.mean
             finiteness.logvar = finiteness.logvar && seen.logvar
             lower = upper
@@ -92,7 +92,7 @@ public struct PosteriorSample: Sendable {
         while lower < range.upperBound {
             // Chunks end on kernel blocks, so no block is computed twice.
             let upper = min(range.upperBound, (lower / Self.chunkElements + 1) * Self.chunkElements)
-            let seen = draw(posterior, elements: lower..<upper)
+            let seen = draw(posterior, elements: lower..<upper, implementation: kernel.implementation)
             finiteness.mean = finiteness.mean && seen.mean
             finiteness.logvar = finiteness.logvar && seen.logvar
             if kernel.run(batch, elements: lower..<upper) { nonFinite = true }
@@ -104,6 +104,25 @@ public struct PosteriorSample: Sendable {
     /// Elements drawn at a time (a multiple of the kernel's block): ξ, mean, logvar and z_0 of a
     /// chunk stay in the L1/L2 caches.
     static let chunkElements = 8192
+
+    /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) over the range in the implementation's width
+    /// (the same bits at every width: `PosteriorMath`).
+    private static func combine(
+        _ type: ElementType, _ mean: UnsafeRawPointer, _ logvar: UnsafeRawPointer, _ z0: UnsafeMutablePointer<Float>,
+        _ range: Range<Int>, implementation: NoiseKernel.Implementation
+    ) -> Finiteness {
+        #if arch(x86_64)
+        if implementation == .avx512 || implementation == .avx512bf16 {
+            let seen = AVX512Kernel.samplePosterior(type: type, mean: mean, logvar: logvar, z0: z0, elements: range)
+            return Finiteness(mean: seen.mean, logvar: seen.logvar)
+        }
+        #endif
+        switch type {
+        case .f32: return combine(F32Element.self, mean, logvar, z0, range)
+        case .f16: return combine(F16Element.self, mean, logvar, z0, range)
+        case .bf16: return combine(BF16Element.self, mean, logvar, z0, range)
+        }
+    }
 
     /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) over the range, ξ already in z0.
     @inline(__always)
@@ -119,8 +138,7 @@ public struct PosteriorSample: Sendable {
             meanScan.observe(m)
             logvarScan.observe(lv)
             let xi = raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
-            let deviation = Self.exp(VectorMath.multiply(lv, SIMD8(repeating: 0.5)))
-            raw.storeBytes(of: VectorMath.fma(deviation, xi, m), toByteOffset: index &* 4, as: SIMD8<Float>.self)
+            raw.storeBytes(of: PosteriorMath<Lanes8>.sample(mean: m, logvar: lv, xi: xi), toByteOffset: index &* 4, as: SIMD8<Float>.self)
             index += 8
         }
         var finiteness = Finiteness(mean: !meanScan.found, logvar: !logvarScan.found)
@@ -130,33 +148,10 @@ public struct PosteriorSample: Sendable {
             let m = type.load(from: mean, at: index), lv = type.load(from: logvar, at: index)
             finiteness.mean = finiteness.mean && m.isFinite
             finiteness.logvar = finiteness.logvar && lv.isFinite
-            let lanes = VectorMath.fma(Self.exp(SIMD8(repeating: lv * 0.5)), SIMD8(repeating: z0[index]), SIMD8(repeating: m))
+            let lanes = PosteriorMath<Lanes8>.sample(mean: SIMD8(repeating: m), logvar: SIMD8(repeating: lv), xi: SIMD8(repeating: z0[index]))
             z0[index] = lanes[0]
             index += 1
         }
         return finiteness
-    }
-
-    /// e^x in f32 (Cephes expf: x = n ln 2 + r, a degree-6 polynomial in r, scaled by 2^n), within
-    /// about 2 ulp; x is clamped to [-87, 88] first, so the result is finite and normal.
-    @inline(__always)
-    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let clamped = VectorMath.clamp(x, -87, 88)
-        // Adding 1.5 · 2^23 rounds x·log2(e) to an integer n, held in the low mantissa bits.
-        let magic = SIMD8<Float>(repeating: 12_582_912)
-        let shifted = VectorMath.fma(clamped, SIMD8(repeating: 1.442_695_04), magic)
-        let n = VectorMath.subtract(shifted, magic)
-        var r = VectorMath.fma(n, SIMD8(repeating: -0.693_359_375), clamped)
-        r = VectorMath.fma(n, SIMD8(repeating: 2.121_944_40e-4), r)
-        var p = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
-        p = VectorMath.fma(p, r, SIMD8(repeating: 1.398_199_950_7e-3))
-        p = VectorMath.fma(p, r, SIMD8(repeating: 8.333_451_907_3e-3))
-        p = VectorMath.fma(p, r, SIMD8(repeating: 4.166_579_589_4e-2))
-        p = VectorMath.fma(p, r, SIMD8(repeating: 1.666_666_545_9e-1))
-        p = VectorMath.fma(p, r, SIMD8(repeating: 5.000_000_120_1e-1))
-        let y = VectorMath.add(VectorMath.fma(p, VectorMath.multiply(r, r), r), SIMD8(repeating: 1))
-        let integer = VectorMath.signed(VectorMath.bits(shifted)) &- VectorMath.signed(VectorMath.bits(magic))
-        let scale = VectorMath.float(VectorMath.unsigned(VectorMath.shiftLeft(integer &+ 127, 23)))
-        return VectorMath.multiply(y, scale)
     }
 }

@@ -42,33 +42,23 @@ enum VectorMath {
         #endif
     }
 
-    /// a + b per lane.
+    /// max(a, b) per lane; a NaN in `a` gives `b` (vmaxps).
     @inline(__always)
-    static func add(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    static func maximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         #if arch(x86_64)
-        _mm256_add_ps(a, b)
+        _mm256_max_ps(a, b)
         #else
-        a + b
+        SIMD8((0..<8).map { a[$0] > b[$0] ? a[$0] : b[$0] })
         #endif
     }
 
-    /// a - b per lane.
+    /// min(a, b) per lane; a NaN in `a` gives `b` (vminps).
     @inline(__always)
-    static func subtract(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    static func minimum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         #if arch(x86_64)
-        _mm256_sub_ps(a, b)
+        _mm256_min_ps(a, b)
         #else
-        a - b
-        #endif
-    }
-
-    /// x limited to [low, high] per lane (a NaN lane comes out as `low`).
-    @inline(__always)
-    static func clamp(_ x: SIMD8<Float>, _ low: Float, _ high: Float) -> SIMD8<Float> {
-        #if arch(x86_64)
-        _mm256_min_ps(_mm256_max_ps(x, SIMD8(repeating: low)), SIMD8(repeating: high))
-        #else
-        SIMD8((0..<8).map { Swift.min(Swift.max(x[$0].isNaN ? low : x[$0], low), high) })
+        SIMD8((0..<8).map { a[$0] < b[$0] ? a[$0] : b[$0] })
         #endif
     }
 

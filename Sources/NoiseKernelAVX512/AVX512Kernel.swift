@@ -35,6 +35,50 @@ package enum AVX512Kernel {
         }
     }
 
+    /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) for i in [range), ξ already in z0; whether
+    /// mean and logvar were finite there.
+    package static func samplePosterior(
+        type: ElementType, mean: UnsafeRawPointer, logvar: UnsafeRawPointer, z0: UnsafeMutablePointer<Float>,
+        elements range: Range<Int>
+    ) -> (mean: Bool, logvar: Bool) {
+        precondition(isSupported, "AVX512Kernel.samplePosterior on a CPU without x86-64-v4")
+        switch type {
+        case .f32: return samplePosterior(F32x16.self, type, mean, logvar, z0, range)
+        case .f16: return samplePosterior(F16x16.self, type, mean, logvar, z0, range)
+        case .bf16: return samplePosterior(BF16x16.self, type, mean, logvar, z0, range)
+        }
+    }
+
+    @inline(__always)
+    private static func samplePosterior<In: Element16>(
+        _: In.Type, _ type: ElementType, _ mean: UnsafeRawPointer, _ logvar: UnsafeRawPointer,
+        _ z0: UnsafeMutablePointer<Float>, _ range: Range<Int>
+    ) -> (mean: Bool, logvar: Bool) {
+        var meanScan = NonFiniteScan<SIMD16<UInt32>>(), logvarScan = NonFiniteScan<SIMD16<UInt32>>()
+        let raw = UnsafeMutableRawPointer(z0)
+        var index = range.lowerBound
+        while index + 16 <= range.upperBound {
+            let m = In.load16(mean, index), lv = In.load16(logvar, index)
+            meanScan.observe(m)
+            logvarScan.observe(lv)
+            let xi = raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD16<Float>.self)
+            raw.storeBytes(of: PosteriorMath<Lanes16>.sample(mean: m, logvar: lv, xi: xi), toByteOffset: index &* 4,
+                           as: SIMD16<Float>.self)
+            index += 16
+        }
+        var finite = (mean: !meanScan.found, logvar: !logvarScan.found)
+        // The last few elements one lane at a time, with the same arithmetic.
+        while index < range.upperBound {
+            let m = type.load(from: mean, at: index), lv = type.load(from: logvar, at: index)
+            finite.mean = finite.mean && m.isFinite
+            finite.logvar = finite.logvar && lv.isFinite
+            z0[index] = PosteriorMath<Lanes16>.sample(mean: SIMD16(repeating: m), logvar: SIMD16(repeating: lv),
+                                                      xi: SIMD16(repeating: z0[index]))[0]
+            index += 1
+        }
+        return finite
+    }
+
     /// eps of one sample for elements [range) in f32, before any output rounding (NoiseStream.fill).
     package static func fillEps(
         key: SIMD2<UInt32>, noiseID: UInt64, elements: Range<Int>, into base: UnsafeMutablePointer<Float>

@@ -60,5 +60,7 @@ enum Lanes16: Lanes {
     @inline(__always) static func multiply(_ a: Floats, _ b: Floats) -> Floats { _mm512_mul_ps(a, b) }
     @inline(__always) static func fma(_ a: Floats, _ b: Floats, _ c: Floats) -> Floats { _mm512_fmadd_ps(a, b, c) }
     @inline(__always) static func squareRoot(_ a: Floats) -> Floats { _mm512_sqrt_ps(a) }
+    @inline(__always) static func maximum(_ a: Floats, _ b: Floats) -> Floats { _mm512_max_ps(a, b) }
+    @inline(__always) static func minimum(_ a: Floats, _ b: Floats) -> Floats { _mm512_min_ps(a, b) }
 }
 #endif

@@ -35,6 +35,9 @@ public protocol Lanes {
     static func fma(_ a: Floats, _ b: Floats, _ c: Floats) -> Floats
     /// Correctly rounded.
     static func squareRoot(_ a: Floats) -> Floats
+    /// Lane-wise max(a, b) and min(a, b), with x86's rule for NaN: a NaN in `a` gives `b`.
+    static func maximum(_ a: Floats, _ b: Floats) -> Floats
+    static func minimum(_ a: Floats, _ b: Floats) -> Floats
 }
 
 /// Two vectors of `Base` worked in lockstep, each operation on one then the other: the 512-bit
@@ -72,6 +75,8 @@ public enum PairedLanes<Base: Lanes>: Lanes {
         Pair(Base.fma(a.first, b.first, c.first), Base.fma(a.second, b.second, c.second))
     }
     @inlinable @inline(__always) public static func squareRoot(_ a: Floats) -> Floats { a.map(Base.squareRoot) }
+    @inlinable @inline(__always) public static func maximum(_ a: Floats, _ b: Floats) -> Floats { a.with(b, Base.maximum) }
+    @inlinable @inline(__always) public static func minimum(_ a: Floats, _ b: Floats) -> Floats { a.with(b, Base.minimum) }
 }
 
 /// The same value for two blocks.

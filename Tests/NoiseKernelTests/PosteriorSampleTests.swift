@@ -9,7 +9,8 @@ final class PosteriorSampleTests: XCTestCase {
     let sample = PosteriorSample(seed: 0xABCD_0123_4567)
 
     private func draw(type: ElementType, samples: Int, elements: Int, mean: (Int) -> Float, logvar: (Int) -> Float,
-                      ranges: [Range<Int>]? = nil) -> (z0: [Float], finiteness: [PosteriorSample.Finiteness]) {
+                      ranges: [Range<Int>]? = nil, implementation: NoiseKernel.Implementation = .best)
+        -> (z0: [Float], finiteness: [PosteriorSample.Finiteness]) {
         let total = samples * elements
         var meanBytes = [UInt8](repeating: 0, count: total * type.byteCount), logvarBytes = meanBytes
         meanBytes.withUnsafeMutableBytes { raw in for i in 0..<total { type.store(mean(i), to: raw.baseAddress!, at: i) } }
@@ -23,7 +24,9 @@ final class PosteriorSampleTests: XCTestCase {
                     z0.withUnsafeMutableBufferPointer { out in
                         let batch = PosteriorSample.Batch(mean: meanRaw, logvar: logvarRaw, type: type, sampleCount: samples,
                                                           elementsPerSample: elements, noiseIDs: idView, z0: out)
-                        for range in ranges ?? [0..<total] { seen.append(sample.draw(batch, elements: range)) }
+                        for range in ranges ?? [0..<total] {
+                            seen.append(sample.draw(batch, elements: range, implementation: implementation))
+                        }
                     }
                 }
             }
@@ -59,6 +62,22 @@ final class PosteriorSampleTests: XCTestCase {
         let split = draw(type: .bf16, samples: 4, elements: 130, mean: mean, logvar: logvar,
                          ranges: [0..<1, 1..<131, 131..<300, 300..<520]).z0
         XCTAssertEqual(whole.map(\.bitPattern), split.map(\.bitPattern))
+    }
+
+    func testEveryImplementationDrawsTheSameBits() throws {
+        let implementations = NoiseKernel.Implementation.allCases.filter(\.isAvailable)
+        guard implementations.count > 1 else { throw XCTSkip("only \(implementations) runs on this CPU") }
+        // Logvars past the clamp at both ends and NaN among them: the clamp must agree too.
+        let logvar = { (i: Int) -> Float in [Float(-400), 300, .nan, -3.5, 0.25, 17][i % 6] + Float(i % 7) * 0.125 }
+        for type in ElementType.allCases {
+            let results = implementations.map {
+                draw(type: type, samples: 3, elements: 157, mean: { Float($0 % 11) - 5 }, logvar: logvar,
+                     ranges: [0..<100, 100..<471], implementation: $0).z0.map(\.bitPattern)
+            }
+            for (implementation, result) in zip(implementations, results) {
+                XCTAssertEqual(result, results[0], "\(implementation) \(type)")
+            }
+        }
     }
 
     func testNonFiniteMeanOrLogvarIsReported() {
