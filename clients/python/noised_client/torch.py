@@ -24,7 +24,7 @@ from .client import Consumer, _curve_keys, endpoint_list
 from .feedback import Reporter
 from .keys import ClientKeys
 
-__all__ = ["METADATA_KEYS", "NoisedDataset", "report_step", "to_device", "to_torch"]
+__all__ = ["METADATA_KEYS", "NoisedDataset", "report_step", "resume_step", "to_device", "to_torch"]
 
 # numpy dtypes torch.from_numpy does not know: the integer type of the same width to carry the bits.
 _REINTERPRETED: dict[np.dtype, tuple[np.dtype, torch.dtype]] = {
@@ -273,6 +273,32 @@ def report_step(reporter: Reporter | None, step: int, sigma: Any = None, loss: A
         if reporter is None:
             raise ValueError("report_step: rank 0 needs a Reporter")
         reporter.report(step, sigma, loss, timeout_ms=timeout_ms)
+
+
+def resume_step(reporter: Reporter | None, step: int, *, generation: int | None = None,
+                timeout_ms: int | None = None) -> int:
+    """`Reporter.resume` for a torch.distributed run where only rank 0 holds a `Reporter` (as
+    with `report_step`, or a PUB reporter only one process can bind).
+
+    Every rank calls it with the checkpoint's ``step`` (it is a collective); rank 0's generation
+    (``generation`` or `new_generation()`) is chosen, every rank's reporter (where there is one)
+    adopts it, and rank 0 sends the resume report. Returns the generation.
+    """
+    import torch.distributed as dist
+
+    from .feedback import _agreed_generation, _check_counter, new_generation
+
+    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    rank = dist.get_rank() if distributed else 0
+    chosen = _check_counter(_agreed_generation(new_generation() if generation is None else generation),
+                            "generation", 1 << 64)
+    if reporter is not None:
+        reporter.generation = chosen
+    if rank == 0:
+        if reporter is None:
+            raise ValueError("resume_step: rank 0 needs a Reporter")
+        reporter.report(step, timeout_ms=timeout_ms)
+    return chosen
 
 
 def _gather_pairs(step: int, sigma: Any, loss: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from noised_client import Reporter
-from noised_client.torch import NoisedDataset, report_step
+from noised_client.torch import NoisedDataset, report_step, resume_step
 
 COLLECTIVE_TIMEOUT = datetime.timedelta(seconds=120)
 
@@ -38,6 +38,9 @@ def train(rank: int, config: dict) -> dict:
     record = {"seqs": [], "indices": [], "local": [], "reduced": [], "sigma": [], "steps": 0}
     batches = iter(loader)
     with Reporter(config["feedback"]) as reporter:
+        # A resume from step 0 with only rank 0's reporter: later reports carry its generation.
+        record["generation"] = resume_step(reporter if rank == 0 else None, 0, generation=config["generation"] + rank,
+                                           timeout_ms=30_000)
         step, exhausted = 0, False
         while True:
             batch = None if exhausted else next(batches, None)

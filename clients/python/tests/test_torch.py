@@ -173,7 +173,7 @@ def test_two_ranks_share_one_daemon_and_rank_zero_reports_for_both(daemon, tmp_p
     results.mkdir()
     config = {"rendezvous": f"file://{tmp_path}/rendezvous", "output": noised.output_endpoint,
               "feedback": feedback, "results": str(results), "workers": workers,
-              "idle_end_ms": IDLE_END_MS, "loader_timeout_s": LOADER_TIMEOUT_S}
+              "idle_end_ms": IDLE_END_MS, "loader_timeout_s": LOADER_TIMEOUT_S, "generation": 500}
     # Stands in for the daemon's feedback socket; read after the ranks end, so it holds every report.
     with Consumer(feedback, bind=True, hwm=10_000) as reports_in:
         ranks = torch.multiprocessing.start_processes(run_rank, args=(2, config), nprocs=2, join=False,
@@ -193,7 +193,7 @@ def test_two_ranks_share_one_daemon_and_rank_zero_reports_for_both(daemon, tmp_p
         feeder.finish()
         records = [json.loads((results / f"rank{rank}.json").read_text()) for rank in range(2)]
         steps = records[0]["steps"]
-        reports = receive(reports_in, steps, timeout_ms=10_000)
+        resumed, *reports = receive(reports_in, steps + 1, timeout_ms=10_000)
         assert reports_in.recv(timeout_ms=300) is None, "only rank 0 reports"
 
     seqs = records[0]["seqs"] + records[1]["seqs"]
@@ -204,8 +204,11 @@ def test_two_ranks_share_one_daemon_and_rank_zero_reports_for_both(daemon, tmp_p
     # Both ranks hold the same sum of their two losses at every step.
     assert records[0]["reduced"] == records[1]["reduced"]
     assert records[0]["reduced"] == [a + b for a, b in zip(records[0]["local"], records[1]["local"])]
+    # Rank 0's generation (500, not rank 1's 501) on both ranks and in every report after the resume.
+    assert [record["generation"] for record in records] == [500, 500]
+    assert (resumed.metadata["step"], resumed.metadata["generation"]) == ("0", "500")
     for step, report in enumerate(reports):
-        assert report.metadata["step"] == str(step)
+        assert report.metadata["step"] == str(step) and report.metadata["generation"] == "500"
         expected = records[0]["sigma"][step] + records[1]["sigma"][step]  # rank order
         assert report["sigma"].tolist() == pytest.approx(expected, abs=0), f"step {step}"
         assert len(report["loss"]) == len(expected)
