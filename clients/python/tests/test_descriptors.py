@@ -16,7 +16,7 @@ import pytest
 
 from tests import messages
 from noised_client import Consumer, Producer
-from tests.exchange import SEND_TIMEOUT_MS, receive
+from tests.exchange import RECV_TIMEOUT_MS, SEND_TIMEOUT_MS, receive
 from tests.harness import default_config, run_cli, socket_dir, write_config
 
 # systemd's default soft limit (and, in the first test, the hard one too).
@@ -118,7 +118,8 @@ def assert_serves(noised, consumer: Consumer, index: int) -> None:
     and an output pushed to it would be lost."""
     with Producer(noised.input_endpoint, acknowledged=False) as producer:
         producer.send(messages.good_batch(index), {"probe": str(index)}, timeout_ms=SEND_TIMEOUT_MS)
-        (got,) = receive(consumer, 1)
+        # Beside a thousand idle raw connections the daemon's I/O thread may be slow to take this one.
+        (got,) = receive(consumer, 1, timeout_ms=2 * RECV_TIMEOUT_MS)
     assert got.metadata["probe"] == str(index)
 
 
