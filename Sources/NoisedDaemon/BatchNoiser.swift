@@ -55,6 +55,7 @@ public struct NoisedMessage: Sendable {
     public let byteCount: Int
     public let sampleCount: Int
     public let step: Int64
+    /// The σ drawn (per sample, or per frame), conditioning frames left out: what the σ histogram counts.
     public let sigmas: [Float]
     /// The latents' shape as received.
     public let latentShape: [Int]
@@ -205,7 +206,8 @@ public final class BatchNoiser: @unchecked Sendable {
         state.samples &+= UInt64(samples)
         state.seq &+= 1
         return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
-                             sigmas: sigmas, latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
+                             sigmas: clean.map { clean in zip(sigmas, clean).filter { !$0.1 }.map(\.0) } ?? sigmas,
+                             latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
     }
 
     /// Draws z_0 and noises it across the workers, each part chunk by chunk.

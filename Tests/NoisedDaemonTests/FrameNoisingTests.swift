@@ -32,6 +32,8 @@ final class FrameNoisingTests: XCTestCase {
 
     private struct Output {
         var tensors: [String: (shape: [Int], bytes: [UInt8])] = [:]
+        /// What the σ histogram is given.
+        var recordedSigmas: [Float] = []
         func floats(_ name: String) -> [Float] {
             tensors[name]!.bytes.withUnsafeBytes { raw in (0..<raw.count / 4).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
         }
@@ -48,7 +50,7 @@ final class FrameNoisingTests: XCTestCase {
         let noised = try bytes.withUnsafeBytes { try noiser.noise($0, settings: settings, state: &state) }
         defer { noiser.buffers.recycle(noised.buffer) }
         let reader = try SafetensorsReader(UnsafeRawBufferPointer(start: noised.buffer.pointer, count: noised.byteCount))
-        var output = Output()
+        var output = Output(recordedSigmas: noised.sigmas)
         for tensor in reader.tensors { output.tensors[tensor.name] = (tensor.shape, Array(reader.bytes(of: tensor))) }
         return output
     }
@@ -97,6 +99,7 @@ final class FrameNoisingTests: XCTestCase {
                 if expected[frame] == 1 { XCTAssertEqual(weights[b * 5 + frame], 0) }
             }
         }
+        XCTAssertEqual(out.recordedSigmas, zip(sigmas, mask).filter { $0.1 == 0 }.map(\.0), "conditioning frames are not counted")
         let zt = out.tensors["z_t"]!.bytes, z0 = out.tensors["z_0"]!.bytes
         for index in 0..<zt.count / 4 where mask[index / 120 * 5 + index % 120 / 12 % 5] == 1 {
             XCTAssertEqual(zt[4 * index..<4 * index + 4], z0[4 * index..<4 * index + 4])
