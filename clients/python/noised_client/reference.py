@@ -22,6 +22,7 @@ __all__ = [
     "posterior_xi",
     "posterior_z0",
     "frame_sigmas",
+    "stratify",
     "f32_to_bf16",
     "round_to_dtype",
 ]
@@ -159,15 +160,58 @@ def round_to_dtype(x_f32, dtype) -> np.ndarray:
     raise ValueError(f"output dtype must be float32, float16 or bfloat16, got {dtype}")
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(seed: int):
+    state = seed & _MASK64
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        yield z ^ (z >> 31)
+
+
+def _below(generator, bound: int) -> int:
+    """Uniform in [0, bound) by Lemire's multiply-and-reject, as the daemon draws it."""
+    product = next(generator) * bound
+    if product & _MASK64 < bound:
+        threshold = ((1 << 64) - bound) % bound
+        while product & _MASK64 < threshold:
+            product = next(generator) * bound
+    return product >> 64
+
+
+def stratify(u1, u2_first: float) -> np.ndarray:
+    """`schedule.stratified`: a batch's B uniforms u1 moved one into each stratum [j/B, (j+1)/B),
+    the strata permuted by Fisher–Yates over SplitMix64 seeded with the first sample's u2 · 2^53."""
+    u = np.asarray(u1, dtype=np.float64)
+    count = len(u)
+    if count <= 1:
+        return u
+    strata = list(range(count))
+    generator = _splitmix64(int(u2_first * 2.0**53))
+    for i in range(count - 1, 0, -1):
+        j = _below(generator, i + 1)
+        strata[i], strata[j] = strata[j], strata[i]
+    return np.minimum((np.array(strata, dtype=np.float64) + u) / count, np.nextafter(1.0, 0.0))
+
+
 def frame_sigmas(seed: int, noise_ids, frames: int, quantile, *, mode: str = "independent", chunk: int = 1,
-                 conditions=()) -> tuple[np.ndarray, np.ndarray | None]:
+                 conditions=(), stratified: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """σ [B, T] (f32) and cond_mask [B, T] (None without conditioning) of `schedule.frames`, from
-    the seed and noise ids alone. `quantile` maps uniforms to σ (e.g. `uniform_sigma`);
-    `conditions` are (weight, first, last) options. Not stratified, not adaptive."""
+    the seed and noise ids alone (and, when ``stratified``, the batch they came in). `quantile`
+    maps uniforms to σ (e.g. `uniform_sigma`); `conditions` are (weight, first, last) options.
+    Not adaptive."""
     ids = np.asarray(noise_ids, dtype=np.uint64)
     draws = 1 if mode == "same" else -(-frames // chunk)
-    columns = [np.asarray(quantile(sigma_uniforms(seed, ids, 0 if mode == "same" else 1 + c)[0]), np.float32)
-               for c in range(draws)]
+
+    def column(c: int) -> np.ndarray:
+        u1, u2 = sigma_uniforms(seed, ids, 0 if mode == "same" else 1 + c)
+        return np.asarray(quantile(stratify(u1, float(u2[0])) if stratified else u1), np.float32)
+
+    columns = [column(c) for c in range(draws)]
     chunk_sigmas = np.stack(columns, axis=1)  # [B, draws]
     if mode == "sorted":
         chunk_sigmas = np.sort(chunk_sigmas, axis=1)

@@ -129,3 +129,22 @@ def test_without_frames_sigma_stays_one_per_sample(daemon):
     u1, _ = reference.sigma_uniforms(3, got["noise_id"])
     assert as_f64(got["sigma"]).shape == u1.shape
     assert expand(got["sigma"], got["z_t"]).shape == (SHAPE[0], 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("frames", [None, {"axis": 2, "mode": "sorted", "chunk": 2}])
+def test_stratified_sigma_is_reproduced_by_the_reference(daemon, frames):
+    seed = 21
+    config = {"seed": seed, "schedule": {"curriculum": [{"at_step": 0, "distribution": "uniform"}], "stratified": True}}
+    if frames:
+        config["schedule"]["frames"] = frames
+    noised = daemon(config)
+    inputs = batches(3, (16, 2, 5, 3))
+    for sent, got in zip(inputs, exchange(noised, inputs, lockstep=True)):
+        ids = sent["noise_id"]
+        if frames:
+            expected, _ = reference.frame_sigmas(seed, ids, 5, reference.uniform_sigma, mode="sorted", chunk=2,
+                                                 stratified=True)
+        else:
+            u1, u2 = reference.sigma_uniforms(seed, ids)
+            expected = reference.uniform_sigma(reference.stratify(u1, float(u2[0])))
+        np.testing.assert_array_equal(got["sigma"], expected)
