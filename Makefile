@@ -42,7 +42,7 @@ demo: build
 	@scripts/demo.sh $(BIN)
 
 # The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, then the Python
-# consumer's receive rate with and without memory reuse (about 6 minutes).
+# consumer's receive rate with and without memory reuse (about 11 minutes).
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
