@@ -119,6 +119,23 @@ final class FrameNoisingTests: XCTestCase {
         }
     }
 
+    /// The whole message for a config without frames or a posterior, pinned: the bytes these
+    /// features must leave alone (pinned when they were added, after comparing the daemon's
+    /// messages before and after them byte for byte).
+    func testWithoutTheNewKeysTheMessageBytesAreUnchanged() throws {
+        let noiser = BatchNoiser(seed: seed, workers: 2, buffers: MessageBufferPool(maxIdle: 2))
+        defer { noiser.shutdown() }
+        var state = DaemonState()
+        let bytes = try message([3, 2, 5, 4, 3])
+        let noised = try bytes.withUnsafeBytes { try noiser.noise($0, settings: settings(nil), state: &state) }
+        defer { noiser.buffers.recycle(noised.buffer) }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in UnsafeRawBufferPointer(start: noised.buffer.pointer, count: noised.byteCount) {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        XCTAssertEqual(hash, 0x7ddf_dfe4_14ad_922d, "message digest 0x\(String(hash, radix: 16))")
+    }
+
     func testModeSameWithoutConditioningIsTheUsualOutput() throws {
         XCTAssertEqual(try run(settings(try FrameSampling(axis: 2, mode: .same))).tensors.mapValues(\.bytes),
                        try run(settings(nil)).tensors.mapValues(\.bytes))
