@@ -53,7 +53,7 @@ let package = Package(
         // Box–Muller and fused loop code every kernel instantiates with its own vector width.
         .target(name: "NoiseKernelCore"),
         .target(name: "NoiseKernelAVX512", dependencies: ["CCPUFeatures", "NoiseKernelCore"], swiftSettings: avx512KernelFlags),
-        .target(name: "NoiseKernel", dependencies: ["NoiseKernelAVX512", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
+        .target(name: "NoiseKernel", dependencies: ["CCPUFeatures", "NoiseKernelAVX512", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 

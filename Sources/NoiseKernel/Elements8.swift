@@ -1,3 +1,7 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import CCPUFeatures
+#endif
 import NoiseKernelCore
 
 extension BFloat16Bits {
@@ -34,11 +38,21 @@ enum F32Element: KernelElement {
 
 enum F16Element: KernelElement {
     static var elementType: ElementType { .f16 }
+    /// vcvtph2ps and vcvtps2ph on whole vectors: Swift's SIMD8 conversions are out-of-line calls
+    /// once the fused loop grows past the inliner's limits.
     @inline(__always) static func load8(_ base: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
+        #if arch(x86_64)
+        _mm256_cvtph_ps(base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD2<Int64>.self))
+        #else
         SIMD8<Float>(base.loadUnaligned(fromByteOffset: index &* 2, as: SIMD8<Float16>.self))
+        #endif
     }
     @inline(__always) static func store8(_ value: SIMD8<Float>, _ base: UnsafeMutableRawPointer, _ index: Int) {
+        #if arch(x86_64)
+        base.storeBytes(of: noised_f16_round8(value), toByteOffset: index &* 2, as: SIMD2<Int64>.self)
+        #else
         base.storeBytes(of: SIMD8<Float16>(value), toByteOffset: index &* 2, as: SIMD8<Float16>.self)
+        #endif
     }
 }
 

@@ -5,6 +5,16 @@
 // functions of __bf16 vectors), as inline functions it can; they inline into the Swift code of a
 // module built with the same target features.
 
+#if defined(__x86_64__) && defined(__F16C__)
+#include <immintrin.h>
+
+/// vcvtps2ph: 8 f32 values to f16, rounded as MXCSR says (to nearest even unless changed), for the
+/// 256-bit kernel (Swift's SIMD8 conversion is left out of line in large functions).
+static inline __attribute__((always_inline)) __m128i noised_f16_round8(__m256 x) {
+    return _mm256_cvtps_ph(x, _MM_FROUND_CUR_DIRECTION);
+}
+#endif
+
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
