@@ -27,6 +27,11 @@ public struct NoisedConfig: Sendable, Equatable {
     /// `schedule.frames`: σ per frame and conditioning frames (nil: one σ per sample).
     public var frames: FrameSampling?
     public var feedback = FeedbackConfig()
+    /// `outputs`: several outputs fed from the one input, each with its own endpoint, schedule,
+    /// step, state and feedback (empty: the one `output`).
+    public var outputs: [OutputTarget] = []
+    /// `fanout`: how `outputs` share the input batches.
+    public var fanout = FanoutMode.copy
     public var metrics = MetricsConfig()
     public var security = SecurityConfig()
 
@@ -57,7 +62,7 @@ extension NoisedConfig: Decodable {
     public init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
             "seed", "instance", "workers", "log_level", "state_dir",
-            "input", "output", "steps", "shutdown", "schedule", "feedback", "metrics", "security",
+            "input", "output", "outputs", "fanout", "steps", "shutdown", "schedule", "feedback", "metrics", "security",
         ])
         let defaults = NoisedConfig()
         seed = try keys.value("seed", default: defaults.seed)
@@ -75,33 +80,41 @@ extension NoisedConfig: Decodable {
         output = try keys.section("output", default: defaults.output)
         feedback = try keys.section("feedback", default: defaults.feedback)
         metrics = try keys.section("metrics", default: defaults.metrics)
-        try Self.checkAddresses(input: input, output: output, feedback: feedback, metrics: metrics, at: keys.codingPath)
         steps = try keys.section("steps", default: defaults.steps)
-        if steps.source == .feedback, feedback.endpoint == nil {
-            throw ConfigIssue(codingPath: keys.codingPath + [ConfigKey("steps"), ConfigKey("source")],
-                              message: "feedback needs a feedback.endpoint to take steps from (set one, or use batches)")
-        }
         shutdown = try keys.section("shutdown", default: defaults.shutdown)
         let scheduleSection = try keys.section("schedule", default: ScheduleSection(defaults.schedule))
         schedule = scheduleSection.schedule
         adaptive = scheduleSection.adaptive
         stratified = scheduleSection.stratified
         frames = scheduleSection.frames
+        try decodeOutputs(keys, schedule: scheduleSection)
+        try checkAddresses(at: keys.codingPath)
+        if outputs.isEmpty, steps.source == .feedback, feedback.endpoint == nil {
+            throw ConfigIssue(codingPath: keys.codingPath + [ConfigKey("steps"), ConfigKey("source")],
+                              message: "feedback needs a feedback.endpoint to take steps from (set one, or use batches)")
+        }
         security = try keys.section("security", default: defaults.security)
     }
 }
 
 extension NoisedConfig {
     /// Each socket and listener needs its own address; a clash is reported at the later key.
-    private static func checkAddresses(input: InputConfig, output: OutputConfig, feedback: FeedbackConfig,
-                                       metrics: MetricsConfig, at codingPath: [any CodingKey]) throws {
+    private func checkAddresses(at codingPath: [any CodingKey]) throws {
         var used = [UsedAddress(keyPath: "input.endpoint", endpoint: input.endpoint, bind: input.bind)]
         if let endpoint = input.ackedEndpoint {
             used.append(UsedAddress(keyPath: "input.acked_endpoint", endpoint: endpoint, bind: input.bind))
         }
-        used.append(UsedAddress(keyPath: "output.endpoint", endpoint: output.endpoint, bind: output.bind))
-        if let endpoint = feedback.endpoint {
-            used.append(UsedAddress(keyPath: "feedback.endpoint", endpoint: endpoint, bind: feedback.bind))
+        if outputs.isEmpty {
+            used.append(UsedAddress(keyPath: "output.endpoint", endpoint: output.endpoint, bind: output.bind))
+            if let endpoint = feedback.endpoint {
+                used.append(UsedAddress(keyPath: "feedback.endpoint", endpoint: endpoint, bind: feedback.bind))
+            }
+        }
+        for (index, target) in outputs.enumerated() {
+            used.append(UsedAddress(keyPath: "outputs[\(index)].endpoint", endpoint: target.output.endpoint, bind: target.output.bind))
+            if let endpoint = target.feedback.endpoint {
+                used.append(UsedAddress(keyPath: "outputs[\(index)].feedback.endpoint", endpoint: endpoint, bind: target.feedback.bind))
+            }
         }
         if let listen = metrics.listen {
             used.append(UsedAddress(keyPath: "metrics.listen", endpoint: "tcp://" + listen, bind: true))
@@ -109,10 +122,19 @@ extension NoisedConfig {
         for (index, later) in used.enumerated() {
             for earlier in used[..<index] {
                 if let conflict = addressConflict(earlier, later) {
-                    throw ConfigIssue(codingPath: codingPath + later.keyPath.split(separator: ".").map { ConfigKey(String($0)) },
-                                      message: conflict)
+                    throw ConfigIssue(codingPath: codingPath + Self.codingKeys(later.keyPath), message: conflict)
                 }
             }
+        }
+    }
+
+    /// `outputs[1].endpoint` as coding keys.
+    private static func codingKeys(_ keyPath: String) -> [ConfigKey] {
+        keyPath.split(separator: ".").flatMap { part -> [ConfigKey] in
+            guard let open = part.firstIndex(of: "["), let index = Int(part[part.index(after: open)...].dropLast()) else {
+                return [ConfigKey(String(part))]
+            }
+            return [ConfigKey(String(part[..<open]))] + [ConfigKey(intValue: index)].compactMap(\.self)
         }
     }
 }

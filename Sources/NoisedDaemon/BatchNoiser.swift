@@ -23,8 +23,11 @@ public struct NoisingSettings: Sendable {
     public var stratified: Bool
     public var frames: FrameSampling?
     public var posterior: PosteriorTensors?
+    /// The fan-out output this pipeline feeds (nil: the daemon's one output).
+    public var output: OutputIdentity?
 
-    public init(_ config: NoisedConfig) {
+    public init(_ config: NoisedConfig, output: OutputIdentity? = nil) {
+        self.output = output
         latentTensor = config.input.tensor
         maxMessageBytes = config.input.maxMessageBytes
         maxBatch = config.input.maxBatch
@@ -46,6 +49,17 @@ public struct NoisingSettings: Sendable {
     public func step(for state: DaemonState) -> Int64 {
         if stepSource == .feedback, let reported = state.reportedStep { return reported }
         return state.step(batchesPerStep: batchesPerStep)
+    }
+}
+
+/// Which of a fan-out's outputs a pipeline feeds: its name and its place in `outputs`.
+public struct OutputIdentity: Sendable, Equatable {
+    public let name: String
+    public let index: Int
+
+    public init(name: String, index: Int) {
+        self.name = name
+        self.index = index
     }
 }
 
@@ -118,7 +132,8 @@ public final class BatchNoiser: @unchecked Sendable {
             input: input, outputDType: outputType, includeClean: settings.includeClean,
             includeWeight: settings.adaptive.enabled, frames: frames?.layout.frames,
             includeCondMask: frames.map { !$0.sampling.conditions.isEmpty } ?? false,
-            metadata: Self.metadata(step: step, seq: state.seq, seed: stream.seed, frameAxis: frames?.sampling.axis),
+            metadata: Self.metadata(step: step, seq: state.seq, seed: stream.seed, frameAxis: frames?.sampling.axis,
+                                    output: settings.output?.name),
             reusing: lastPlan)
         lastPlan = plan
 
@@ -129,8 +144,11 @@ public final class BatchNoiser: @unchecked Sendable {
                 "instance \(settings.instance) has handed out \(state.samples) of its 2^48 default noise ids; "
                     + "\(samples) more would repeat ids: set another `instance`, or send `noise_id`")
         }
-        let noiseIDs: [UInt64] = input.noiseIDs ?? (0..<samples).map {
+        var noiseIDs: [UInt64] = input.noiseIDs ?? (0..<samples).map {
             (UInt64(settings.instance) << 48) | (state.samples + UInt64($0))
+        }
+        if let output = settings.output, output.index != 0 {
+            noiseIDs = noiseIDs.map { WireNames.noiseID($0, ofOutput: output.index) }
         }
         let draw = SigmaDraw(settings: settings, state: state, step: step, latentShape: input.latents.shape)
         var clean: [Bool]? = nil
@@ -224,10 +242,11 @@ public final class BatchNoiser: @unchecked Sendable {
                 results.values.contains { $0.nonFinite })
     }
 
-    private static func metadata(step: Int64, seq: UInt64, seed: UInt64, frameAxis: Int?) -> [String: String] {
+    private static func metadata(step: Int64, seq: UInt64, seed: UInt64, frameAxis: Int?, output: String?) -> [String: String] {
         var metadata = [WireNames.stepKey: String(step), WireNames.seqKey: String(seq), WireNames.seedKey: String(seed),
                         WireNames.protocolKey: WireNames.protocolVersion]
         if let frameAxis { metadata[WireNames.frameAxisKey] = String(frameAxis) }
+        if let output { metadata[WireNames.outputKey] = output }
         return metadata
     }
 

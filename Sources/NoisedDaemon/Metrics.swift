@@ -50,22 +50,28 @@ public final class NoisedMetrics: Sendable {
     }()
 
     private let factory: PrometheusMetricsFactory
+    /// Labels every metric of this instance carries: `output=<name>` for one output of a fan-out.
+    private let labels: [(String, String)]
     private let rejectCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let binWeightGauges = Mutex<[Int: Meter]>([:])
     private let ackCounters = Mutex<[String: CoreMetrics.Counter]>([:])
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// - Parameter labels: carried by every metric; several instances with different labels can
+    ///   share one registry.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), labels: [(String, String)] = []) {
         self.registry = registry
+        self.labels = labels
         let factory = PrometheusMetricsFactory(registry: registry)
         self.factory = factory
         func counter(_ name: String, _ help: String) -> CoreMetrics.Counter {
             let descriptor = Self.descriptor(name, unit: "total", help)
-            return CoreMetrics.Counter(label: descriptor.name, dimensions: [], handler: registry.makeCounter(descriptor: descriptor), factory: factory)
+            return CoreMetrics.Counter(label: descriptor.name, dimensions: labels,
+                                       handler: registry.makeCounter(descriptor: descriptor, labels: labels), factory: factory)
         }
         func timer(_ name: String, _ help: String) -> CoreMetrics.Timer {
             let descriptor = Self.descriptor(name, unit: "seconds", help)
-            let histogram = registry.makeDurationHistogram(descriptor: descriptor, buckets: Self.latencyBuckets)
-            return CoreMetrics.Timer(label: descriptor.name, dimensions: [], handler: histogram, factory: factory)
+            let histogram = registry.makeDurationHistogram(descriptor: descriptor, labels: labels, buckets: Self.latencyBuckets)
+            return CoreMetrics.Timer(label: descriptor.name, dimensions: labels, handler: histogram, factory: factory)
         }
         batchesIn = counter("batches_received", "Input batches received (valid or not).")
         samplesIn = counter("samples_received", "Samples in valid input batches.")
@@ -83,19 +89,20 @@ public final class NoisedMetrics: Sendable {
         stateWriteFailures = counter("state_write_failures", "Writes of state_dir/state.json that failed; while noise ids cannot be reserved no batch is taken.")
         metricsConnectionsRefused = counter("metrics_connections_refused", "Connections to the metrics listener closed at once because it had its maximum open.")
         let stepDescriptor = Self.descriptor("step", unit: "", "Curriculum step of the last batch.")
-        step = Meter(label: stepDescriptor.name, dimensions: [], handler: registry.makeGauge(descriptor: stepDescriptor), factory: factory)
-        let queueLabels = [("queue", "pending_output")]
+        step = Meter(label: stepDescriptor.name, dimensions: labels,
+                     handler: registry.makeGauge(descriptor: stepDescriptor, labels: labels), factory: factory)
+        let queueLabels = labels + [("queue", "pending_output")]
         pendingOutput = Meter(label: Self.queueDepthDescriptor.name, dimensions: queueLabels,
                               handler: registry.makeGauge(descriptor: Self.queueDepthDescriptor, labels: queueLabels), factory: factory)
         let sigmaDescriptor = Self.descriptor("sigma", unit: "", "Noise level σ of each sample sent.")
-        let sigmaHistogram = registry.makeValueHistogram(descriptor: sigmaDescriptor, buckets: Self.sigmaBuckets)
-        sigma = Recorder(label: sigmaDescriptor.name, dimensions: [], aggregate: true, handler: sigmaHistogram, factory: factory)
+        let sigmaHistogram = registry.makeValueHistogram(descriptor: sigmaDescriptor, labels: labels, buckets: Self.sigmaBuckets)
+        sigma = Recorder(label: sigmaDescriptor.name, dimensions: labels, aggregate: true, handler: sigmaHistogram, factory: factory)
         kernelLatency = timer("kernel", "Time the noising kernel took per batch.")
         endToEndLatency = timer("end_to_end", "Time from receiving a batch to handing its output to ZeroMQ.")
     }
 
     /// `noised_<name>_<unit>` with its HELP text.
-    private static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+    static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "noised", metricName: name, unitName: unit, helpText: help)
     }
 
@@ -107,7 +114,7 @@ public final class NoisedMetrics: Sendable {
     public func rejects(reason: String) -> CoreMetrics.Counter {
         rejectCounters.withLock { counters in
             if let counter = counters[reason] { return counter }
-            let labels = [("reason", reason)]
+            let labels = self.labels + [("reason", reason)]
             let handler = registry.makeCounter(descriptor: Self.rejectsDescriptor, labels: labels)
             let counter = CoreMetrics.Counter(label: Self.rejectsDescriptor.name, dimensions: labels, handler: handler, factory: factory)
             counters[reason] = counter
@@ -121,7 +128,7 @@ public final class NoisedMetrics: Sendable {
         ackCounters.withLock { counters in
             if let counter = counters[status] { return counter }
             let descriptor = Self.descriptor("acknowledgements", unit: "total", "Replies to acknowledged-input batches, by status.")
-            let labels = [("status", status)]
+            let labels = self.labels + [("status", status)]
             let counter = CoreMetrics.Counter(label: descriptor.name, dimensions: labels,
                                               handler: registry.makeCounter(descriptor: descriptor, labels: labels), factory: factory)
             counters[status] = counter
@@ -133,7 +140,7 @@ public final class NoisedMetrics: Sendable {
     public func binWeight(_ bin: Int) -> Meter {
         binWeightGauges.withLock { gauges in
             if let gauge = gauges[bin] { return gauge }
-            let labels = [("bin", String(bin))]
+            let labels = self.labels + [("bin", String(bin))]
             let handler = registry.makeGauge(descriptor: Self.binWeightDescriptor, labels: labels)
             let gauge = Meter(label: Self.binWeightDescriptor.name, dimensions: labels, handler: handler, factory: factory)
             gauges[bin] = gauge

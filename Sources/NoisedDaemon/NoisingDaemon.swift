@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Logging
 import NoisedRuntime
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -11,7 +12,7 @@ import UnixSignals
 /// SIGTERM and SIGINT shut the group down gracefully: the pipeline drains and saves its state.
 public final class NoisingDaemon: Sendable {
     let configPath: String
-    let pipeline: Pipeline
+    let dataPath: DataPath
     let logger: Logger
     let logLevel: LogfmtLogHandler.Level
     let systemd: SystemdChannel
@@ -23,43 +24,53 @@ public final class NoisingDaemon: Sendable {
         self.logger = logger
         self.logLevel = logLevel
         systemd = SystemdChannel(notifier: try SystemdNotifier(environment: environment), logger: logger)
-        let metrics = NoisedMetrics()
-        // The pipeline is made after the server binds, so READY=1 means every listener is up; the
-        // health check reads the pipeline through a box filled in just below.
-        let box = PipelineBox()
+        // One registry; with several outputs each output's metrics carry its name.
+        let registry = PrometheusCollectorRegistry()
+        let metrics = config.outputs.isEmpty
+            ? [NoisedMetrics(registry: registry)]
+            : config.outputs.map { NoisedMetrics(registry: registry, labels: [("output", $0.name)]) }
+        // The data path is made after the server binds, so READY=1 means every listener is up; the
+        // health check reads it through a box filled in just below.
+        let box = DataPathBox()
         metricsServer = try await config.metrics.listen.asyncMap { listen in
-            try await MetricsServer.bind(listen: listen, metrics: metrics, health: { box.pipeline.withLock { $0 }?.healthProblem },
+            try await MetricsServer.bind(listen: listen, metrics: metrics[0], health: { box.dataPath.withLock { $0 }?.healthProblem },
                                          limits: .standard(descriptorLimit: DescriptorLimit.current().soft))
         }
-        pipeline = try Pipeline(
-            config: config, logger: logger, metrics: metrics,
-            metricsAddress: metricsServer.map { "\($0.localAddress.ipAddress ?? "?"):\($0.port)" })
-        box.pipeline.withLock { [pipeline] in $0 = pipeline }
+        let metricsAddress = metricsServer.map { "\($0.localAddress.ipAddress ?? "?"):\($0.port)" }
+        if config.outputs.isEmpty {
+            dataPath = .single(try Pipeline(config: config, logger: logger, metrics: metrics[0], metricsAddress: metricsAddress))
+        } else {
+            dataPath = .fanout(try Fanout(config: config, logger: logger, metrics: metrics, metricsAddress: metricsAddress))
+        }
+        box.dataPath.withLock { [dataPath] in $0 = dataPath }
     }
 
     func run() async throws {
-        pipeline.onReloadApplied = { [logger, systemd, logLevel, pipeline] result in
-            switch result {
-            case .success(let (changed, config)):
-                logLevel.current = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
-                logger.info("reloaded", metadata: ["changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ","))"])
-                systemd.send("READY=1\nSTATUS=reloaded; step \(pipeline.step)")
-            case .failure(let error):
-                logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
-                systemd.send("READY=1\nSTATUS=reload failed: \(error)")
+        for pipeline in dataPath.pipelines {
+            let output = pipeline.settings.output.map { " (output \($0.name))" } ?? ""
+            pipeline.onReloadApplied = { [logger, systemd, logLevel, dataPath] result in
+                switch result {
+                case .success(let (changed, config)):
+                    logLevel.current = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+                    logger.info("reloaded\(output)", metadata: ["changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ","))"])
+                    systemd.send("READY=1\nSTATUS=reloaded; step \(dataPath.progress.step)")
+                case .failure(let error):
+                    logger.error("reload failed\(output); keeping the running config", metadata: ["error": "\(error)"])
+                    systemd.send("READY=1\nSTATUS=reload failed: \(error)")
+                }
             }
         }
         // SIGHUP is trapped before the pipeline starts, so a reload sent as soon as "ready" is
         // logged is queued, not the signal's default action (which ends the process).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        // Graceful shutdown runs in reverse order: the pipeline, last here, starts draining first.
+        // Graceful shutdown runs in reverse order: the data path, last here, starts draining first.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ReloadService(daemon: self, hangups: hangups)),
-            .init(service: WatchdogService(progress: pipeline, watchdogInterval: systemd.watchdogInterval,
+            .init(service: WatchdogService(progress: dataPath.progress, watchdogInterval: systemd.watchdogInterval,
                                            send: { [systemd] in systemd.send($0) })),
         ]
         if let metricsServer { services.append(.init(service: metricsServer)) }
-        services.append(.init(service: PipelineService(pipeline: pipeline, systemd: systemd),
+        services.append(.init(service: DataPathService(dataPath: dataPath, systemd: systemd),
                               successTerminationBehavior: .gracefullyShutdownGroup,
                               failureTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(
@@ -67,23 +78,83 @@ public final class NoisingDaemon: Sendable {
         try await group.run()
     }
 
-    /// SIGHUP: re-read and validate the file; a valid one goes to the pipeline, which applies it
+    /// SIGHUP: re-read and validate the file; a valid one goes to the data path, which applies it
     /// before its next batch. An invalid one changes nothing and says why.
     func reload() {
         systemd.reloading()
         do {
-            pipeline.requestReload(try ConfigFile.load(configPath))
+            try dataPath.requestReload(try ConfigFile.load(configPath))
         } catch {
-            pipeline.metrics.reloadFailures.increment()
+            for pipeline in dataPath.pipelines { pipeline.metrics.reloadFailures.increment() }
             logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
             systemd.send("READY=1\nSTATUS=reload failed: \(error)")
         }
     }
 }
 
-/// Lets the health check, on NIO's threads, find the pipeline, which is made after the metrics server.
-private final class PipelineBox: Sendable {
-    let pipeline = Mutex<Pipeline?>(nil)
+/// What the daemon runs: one pipeline, or a fan-out feeding one pipeline per output.
+enum DataPath: Sendable {
+    case single(Pipeline)
+    case fanout(Fanout)
+
+    var pipelines: [Pipeline] {
+        switch self {
+        case .single(let pipeline): [pipeline]
+        case .fanout(let fanout): fanout.pipelines
+        }
+    }
+
+    var progress: any PipelineProgress {
+        switch self {
+        case .single(let pipeline): pipeline
+        case .fanout(let fanout): fanout
+        }
+    }
+
+    var healthProblem: String? {
+        switch self {
+        case .single(let pipeline): pipeline.healthProblem
+        case .fanout(let fanout): fanout.healthProblem
+        }
+    }
+
+    var logger: Logger {
+        switch self {
+        case .single(let pipeline): pipeline.logger
+        case .fanout(let fanout): fanout.logger
+        }
+    }
+
+    func requestReload(_ config: NoisedConfig) throws {
+        switch self {
+        case .single(let pipeline):
+            guard config.outputs.isEmpty else {
+                throw ReloadRefusal(message: "outputs: turning one output into several needs a restart")
+            }
+            pipeline.requestReload(config)
+        case .fanout(let fanout):
+            try fanout.requestReload(config)
+        }
+    }
+
+    func requestStop() {
+        switch self {
+        case .single(let pipeline): pipeline.requestStop()
+        case .fanout(let fanout): fanout.requestStop()
+        }
+    }
+
+    func run() throws {
+        switch self {
+        case .single(let pipeline): _ = try pipeline.run()
+        case .fanout(let fanout): try fanout.run()
+        }
+    }
+}
+
+/// Lets the health check, on NIO's threads, find the data path, which is made after the metrics server.
+private final class DataPathBox: Sendable {
+    let dataPath = Mutex<DataPath?>(nil)
 }
 
 extension Optional {
@@ -113,29 +184,29 @@ struct SystemdChannel: Sendable {
     }
 }
 
-/// Runs the pipeline on its own thread (its ZeroMQ calls block) and stops it on graceful shutdown.
-struct PipelineService: Service {
-    let pipeline: Pipeline
+/// Runs the data path on its own thread (its ZeroMQ calls block) and stops it on graceful shutdown.
+struct DataPathService: Service {
+    let dataPath: DataPath
     let systemd: SystemdChannel
 
     func run() async throws {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
-                let thread = Thread { [pipeline, systemd] in
-                    // Sockets are bound and state is loaded: the pipeline was made before this.
-                    systemd.send("READY=1\nSTATUS=step \(pipeline.step)")
+                let thread = Thread { [dataPath, systemd] in
+                    // Sockets are bound and state is loaded: the data path was made before this.
+                    systemd.send("READY=1\nSTATUS=step \(dataPath.progress.step)")
                     do {
-                        _ = try pipeline.run()
+                        try dataPath.run()
                         done.resume()
                     } catch { done.resume(throwing: error) }
                 }
                 thread.name = "noised-pipeline"
                 thread.start()
             }
-        } onGracefulShutdown: { [pipeline, systemd] in
-            pipeline.logger.info("stopping")
+        } onGracefulShutdown: { [dataPath, systemd] in
+            dataPath.logger.info("stopping")
             systemd.send("STOPPING=1")
-            pipeline.requestStop()
+            dataPath.requestStop()
         }
     }
 }
@@ -162,6 +233,7 @@ package protocol PipelineProgress: Sendable {
 }
 
 extension Pipeline: PipelineProgress {}
+extension Fanout: PipelineProgress {}
 
 /// Pings systemd's watchdog at half its interval, but only while the pipeline loop keeps coming
 /// round (processing or idle-waiting): a stuck pipeline lets the watchdog fire. Also keeps STATUS=

@@ -41,8 +41,6 @@ package final class Pipeline: @unchecked Sendable {
     let authenticator: ZAPAuthenticator?
     let metrics: NoisedMetrics
     let clock: PipelineClock
-    /// The heartbeat counts nanoseconds from here.
-    private let epoch: ContinuousClock.Instant
     private let metricsAddress: String?
     let noiser: BatchNoiser
     let ids: IDLedger
@@ -50,8 +48,7 @@ package final class Pipeline: @unchecked Sendable {
     var rejects = RejectLog()
     private var reportRejects = RejectLog(message: "rejected report")
     private var staleReports = RejectLog(message: "stale report", level: .info)
-    // A producer that exits closes its connection too, so this is a notice, not a warning.
-    private var disconnectLog = RejectLog(message: "input connection closed", level: .notice)
+    private var disconnects = InputDisconnects()
     /// Set while a reload is being applied, so a batch it sends does not start another.
     var applyingReload = false
     /// Latent shapes whose sequence-length shift was logged under the running schedule.
@@ -59,8 +56,8 @@ package final class Pipeline: @unchecked Sendable {
 
     private let stopRequestedAt = Mutex<ContinuousClock.Instant?>(nil)
     let pendingConfig = Mutex<NoisedConfig?>(nil)
-    /// Nanoseconds from `epoch` to the last time the loop came round; a stuck pipeline stops updating it.
-    let heartbeat = Atomic<UInt64>(0)
+    /// The last time the loop came round.
+    let heartbeat: Heartbeat
     private let sentCount = Atomic<UInt64>(0)
     let currentStep = Atomic<Int64>(0)
     /// Called on the pipeline thread once a reload has taken effect (with the keys that changed and
@@ -80,12 +77,16 @@ package final class Pipeline: @unchecked Sendable {
     ///   - context: the ZeroMQ context to make the sockets in; nil makes one. A test gives its own,
     ///     so its sockets can speak `inproc://` with the pipeline's.
     ///   - clock: where every deadline, interval and heartbeat reads the time.
+    ///   - output: the fan-out output this pipeline feeds; its input is the fan-out's relay, and
+    ///     the fan-out, which owns the shared context, checks CURVE clients for it.
     package init(config: NoisedConfig, logger: Logger, metrics: NoisedMetrics, metricsAddress: String? = nil,
-                 context: ZMQContext? = nil, clock: PipelineClock = .continuous) throws {
+                 context: ZMQContext? = nil, clock: PipelineClock = .continuous, output: OutputIdentity? = nil) throws {
         self.clock = clock
-        epoch = clock.now()
+        heartbeat = Heartbeat(clock: clock)
         self.config = config
-        self.settings = NoisingSettings(config)
+        self.settings = NoisingSettings(config, output: output)
+        var logger = logger
+        if let output { logger[metadataKey: "output_name"] = "\(output.name)" }
         self.logger = logger
         self.metrics = metrics
         self.metricsAddress = metricsAddress
@@ -96,7 +97,7 @@ package final class Pipeline: @unchecked Sendable {
         self.context = try context ?? ZMQContext()
         ownsContext = context == nil
         let security = try SocketSecurity(config.security.curve)
-        if let security {
+        if let security, output == nil {
             let refusals = RefusalLog(logger: logger, clock: clock)
             // The handler must be bound before any CURVE server socket binds.
             authenticator = try ZAPAuthenticator(context: self.context, allowedKeys: security.authorizedKeys) { [metrics] denial in
@@ -105,7 +106,7 @@ package final class Pipeline: @unchecked Sendable {
             }
         } else {
             authenticator = nil
-            for endpoint in config.allEndpoints where !PipelineSockets.isLoopback(endpoint) {
+            for endpoint in config.allEndpoints where security == nil && !PipelineSockets.isLoopback(endpoint) {
                 logger.warning("listening beyond this machine without CURVE: anyone who can reach it can send and receive",
                                metadata: ["endpoint": "\(endpoint)"])
             }
@@ -124,10 +125,10 @@ package final class Pipeline: @unchecked Sendable {
     /// Batches sent so far; safe from any thread.
     package var batchesSent: UInt64 { sentCount.load(ordering: .relaxed) }
 
-    /// Starts the drain: from now, `shutdown.drain_seconds` bound everything left to do.
-    package func requestStop() {
+    /// Starts the drain: from now (or `startedAt`), `shutdown.drain_seconds` bound everything left to do.
+    package func requestStop(startedAt: ContinuousClock.Instant? = nil) {
         stopRequestedAt.withLock { requested in
-            if requested == nil { requested = clock.now() }
+            if requested == nil { requested = startedAt ?? clock.now() }
         }
     }
 
@@ -143,9 +144,7 @@ package final class Pipeline: @unchecked Sendable {
     package func requestReload(_ config: NoisedConfig) { pendingConfig.withLock { $0 = config } }
 
     /// Seconds since the loop last came round.
-    package var secondsSinceHeartbeat: Double {
-        Double(nanosecondsSinceEpoch() &- heartbeat.load(ordering: .relaxed)) / 1e9
-    }
+    package var secondsSinceHeartbeat: Double { heartbeat.secondsSinceBeat }
 
     /// Why `/healthz` should answer 503, or nil: a loop that has not come round for 10 s is stuck,
     /// and one that cannot reserve noise ids takes no batches.
@@ -155,12 +154,7 @@ package final class Pipeline: @unchecked Sendable {
         return stalled < 10 ? nil : String(format: "pipeline has not come round for %.0f s", stalled)
     }
 
-    func beat() { heartbeat.store(nanosecondsSinceEpoch(), ordering: .relaxed) }
-
-    private func nanosecondsSinceEpoch() -> UInt64 {
-        let elapsed = (clock.now() - epoch).components
-        return UInt64(max(0, elapsed.seconds)) &* 1_000_000_000 &+ UInt64(max(0, elapsed.attoseconds / 1_000_000_000))
-    }
+    func beat() { heartbeat.beat() }
 
     package func run() throws -> Summary {
         defer {
@@ -316,20 +310,11 @@ package final class Pipeline: @unchecked Sendable {
         }
     }
 
-    /// ZeroMQ reports every closed producer connection the same way: a producer that exits, and
-    /// one that sent a frame over `input.max_message_bytes` (which ZeroMQ refuses by closing the
-    /// connection, without reading the frame). The log says both.
     private func takeInputEvents() throws {
-        while let parts = try sockets.inputEvents.receiveMultipart(dontWait: true) {
-            guard let event = ZMQSocketEvent(parts: parts), event.kind == .disconnected else { continue }
-            summary.inputDisconnects += 1
-            metrics.inputDisconnects.increment()
-            disconnectLog.record(
-                reason: "input_disconnect",
-                detail: "a producer's connection closed (\(event.address)): the producer closed it, or sent a frame over "
-                    + "input.max_message_bytes (\(config.input.maxMessageBytes)), which ZeroMQ refuses by closing the connection",
-                logger: logger, now: clock.now())
-        }
+        let closed = try disconnects.take(from: sockets.inputEvents, maxMessageBytes: config.input.maxMessageBytes,
+                                          logger: logger, now: clock.now())
+        summary.inputDisconnects += UInt64(closed)
+        if closed > 0 { metrics.inputDisconnects.increment(by: Int64(closed)) }
     }
 
     /// Applies every report already queued on the feedback socket.

@@ -58,7 +58,7 @@ extension Pipeline {
         }
         if kept.workers != config.workers { noiser.resize(workers: kept.workers) }
         config = kept
-        settings = NoisingSettings(kept)
+        settings = NoisingSettings(kept, output: settings.output)
         shiftsLogged.removeAll()  // the new schedule may read shapes differently
         ids.maxBatch = settings.maxBatch
         currentStep.store(settings.step(for: state), ordering: .relaxed)

@@ -1,4 +1,5 @@
 import Configuration
+import Logging
 import Synchronization
 import ZeroMQ
 
@@ -133,7 +134,7 @@ struct PipelineSockets {
 
     // MARK: Making each socket
 
-    private static func makeInput(
+    static func makeInput(
         _ context: ZMQContext, _ config: NoisedConfig, _ security: SocketSecurity?
     ) throws -> (ZMQSocket, ZMQSocket) {
         let input = try ZMQSocket(context, type: .pull)
@@ -147,18 +148,19 @@ struct PipelineSockets {
         let events = try ZMQSocket(context, type: .pair)
         try events.setLinger(milliseconds: 0)
         try events.connect(monitor)
-        if let security { try input.makeCurveServer(secretKey: security.secretKey) }
+        // A fan-out's relay (inproc) stays inside the process: nothing to authenticate.
+        if let security, !config.input.endpoint.hasPrefix("inproc://") { try input.makeCurveServer(secretKey: security.secretKey) }
         try attach(input, "input.endpoint", config.input.endpoint, bind: config.input.bind)
         return (input, events)
     }
 
-    private static func makeAcked(_ context: ZMQContext, _ config: NoisedConfig, _ security: SocketSecurity?) throws -> ZMQSocket? {
+    static func makeAcked(_ context: ZMQContext, _ config: NoisedConfig, _ security: SocketSecurity?) throws -> ZMQSocket? {
         guard let endpoint = config.input.ackedEndpoint else { return nil }
         let socket = try ZMQSocket(context, type: .router)
         try socket.setHighWaterMarks(receive: Int32(clamping: config.input.highWaterMark))
         try socket.setLinger(milliseconds: 0)
         try socket.setMaxMessageSize(Int64(config.input.maxMessageBytes))
-        if let security { try socket.makeCurveServer(secretKey: security.secretKey) }
+        if let security, !endpoint.hasPrefix("inproc://") { try socket.makeCurveServer(secretKey: security.secretKey) }
         try attach(socket, "input.acked_endpoint", endpoint, bind: config.input.bind)
         return socket
     }
@@ -206,4 +208,28 @@ extension NoisedConfig {
     }
     var outputSocket: [String] { [output.endpoint, "\(output.bind)", "\(output.highWaterMark)"] }
     var feedbackSocket: [String] { [feedback.endpoint ?? "", "\(feedback.bind)", "\(feedback.pattern)"] }
+}
+
+/// Producer connections closed, read from an input socket's monitor. ZeroMQ reports every closed
+/// connection the same way: a producer that exits, and one that sent a frame over
+/// `input.max_message_bytes` (refused by closing the connection, without reading the frame). The
+/// log says both.
+struct InputDisconnects {
+    // A producer that exits closes its connection too, so this is a notice, not a warning.
+    private var log = RejectLog(message: "input connection closed", level: .notice)
+
+    /// Logs (rate-limited) each closed connection queued on `events`; returns how many there were.
+    mutating func take(from events: ZMQSocket, maxMessageBytes: Int, logger: Logger, now: ContinuousClock.Instant) throws -> Int {
+        var closed = 0
+        while let parts = try events.receiveMultipart(dontWait: true) {
+            guard let event = ZMQSocketEvent(parts: parts), event.kind == .disconnected else { continue }
+            closed += 1
+            log.record(
+                reason: "input_disconnect",
+                detail: "a producer's connection closed (\(event.address)): the producer closed it, or sent a frame over "
+                    + "input.max_message_bytes (\(maxMessageBytes)), which ZeroMQ refuses by closing the connection",
+                logger: logger, now: now)
+        }
+        return closed
+    }
 }

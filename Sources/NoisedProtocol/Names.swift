@@ -21,6 +21,12 @@ public enum WireNames {
     public static let protocolKey = "noised.protocol"
     /// With σ per frame: the latent axis `sigma`'s second dimension runs along.
     public static let frameAxisKey = "noised.frame_axis"
+    /// With several outputs: the name of the output that sent the message.
+    public static let outputKey = "noised.output"
+
+    /// Output k of a fan-out sends the noise ids of its input with k in the top four bits
+    /// (`id ^ k << 60`), so two outputs never noise one sample with the same ε; output 0 keeps them.
+    public static func noiseID(_ id: UInt64, ofOutput index: Int) -> UInt64 { id ^ (UInt64(index) << 60) }
 
     /// Default noise ids are `(instance << 48) | n`: each instance has this many before they would repeat.
     public static let defaultIDsPerInstance: UInt64 = 1 << 48

@@ -242,6 +242,38 @@ public final class ZMQSocket: @unchecked Sendable {
         return true
     }
 
+    /// Sends `prefix` (copied) then `message` as the last frame, sharing its bytes (libzmq counts
+    /// references, so one received batch can go to several sockets without a copy; it stays
+    /// valid here). False when the send timeout expired before the first frame was taken.
+    @discardableResult
+    public func send(prefix: [[UInt8]], sharing message: ZMQMessage, dontWait: Bool = false) throws(ZMQError) -> Bool {
+        if !prefix.isEmpty {
+            let socket = try open
+            for (index, part) in prefix.enumerated() {
+                let flags = (dontWait ? ZMQ_DONTWAIT : 0) | ZMQ_SNDMORE
+                while true {
+                    let rc = part.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
+                    if rc >= 0 { break }
+                    let error = ZMQError("zmq_send")
+                    if error.code == EINTR { continue }
+                    if error.isTimeout && index == 0 { return false }
+                    throw error
+                }
+            }
+        }
+        let shared = ZMQMessage()
+        guard zmq_msg_copy(shared.msg, message.msg) == 0 else { throw ZMQError("zmq_msg_copy") }
+        let socket = try open
+        while true {
+            // Once a first frame is queued the rest of the message always is.
+            if zmq_msg_send(shared.msg, socket, dontWait && prefix.isEmpty ? ZMQ_DONTWAIT : 0) >= 0 { return true }
+            let error = ZMQError("zmq_msg_send")
+            if error.code == EINTR { continue }
+            if error.isTimeout && prefix.isEmpty { return false }
+            throw error
+        }
+    }
+
     /// Sends `message` without copying its bytes. True when libzmq took it; false when the send
     /// timeout expired, in which case the message is still the caller's to send again or drop.
     @discardableResult

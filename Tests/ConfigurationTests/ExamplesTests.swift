@@ -18,7 +18,8 @@ final class ExamplesTests: XCTestCase {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "diffusion-forcing.yaml", "flux-packed.yaml",
                                "flux-sequence-shift.yaml", "i2v-conditioning.yaml",
-                               "mochi-posterior.yaml", "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml"])
+                               "mochi-posterior.yaml", "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml",
+                               "wan22-experts.yaml"])
         for name in names { XCTAssertNoThrow(try example(name), name) }
         // The one-distribution configs behind the pictures in docs/schedules.md.
         let families = try FileManager.default.contentsOfDirectory(atPath: Self.examples.appendingPathComponent("distributions").path)
@@ -64,6 +65,15 @@ final class ExamplesTests: XCTestCase {
         XCTAssertEqual(config.input.posterior, PosteriorTensors(mean: "mean", logvar: "logvar"))
         XCTAssertTrue(config.output.includeClean)
         XCTAssertEqual(config.schedule.keyframes, [Keyframe(atStep: 0, distribution: .uniform)])
+    }
+
+    func testWan22ExpertsSplitSigmaAtTheBoundary() throws {
+        let config = try example("wan22-experts.yaml")
+        XCTAssertEqual(config.fanout, .copy)
+        XCTAssertEqual(config.outputs.map(\.name), ["high_noise", "low_noise"])
+        XCTAssertEqual(config.outputs.map(\.schedule.sigmaMin), [0.875, 0])
+        XCTAssertEqual(config.outputs.map(\.schedule.sigmaMax), [1, 0.875])
+        XCTAssertTrue(config.outputs.allSatisfy(\.output.includeClean))
     }
 
     func testVideoExamplesNoiseFrameByFrame() throws {

@@ -1,0 +1,158 @@
+"""End-to-end: one input stream feeding several outputs (`outputs`, `fanout: copy | split`), each
+with its own endpoint, σ range, step counter and noise ids, over real sockets."""
+
+import numpy as np
+import pytest
+
+from noised_client import Consumer, Producer, reference
+from tests.exchange import RECV_TIMEOUT_MS, SEND_TIMEOUT_MS, assert_nothing_more, receive
+from tests.test_operations import parse_prometheus, scrape
+
+SHAPE = (3, 4, 5, 6)
+SEED = 77
+OUTPUT_BIT = 60  # output k's noise ids are the input's ^ (k << 60)
+
+
+def uniform(sigma_min, sigma_max):
+    return {"sigma_min": sigma_min, "sigma_max": sigma_max,
+            "curriculum": [{"at_step": 0, "distribution": "uniform"}]}
+
+
+def outputs_config(sockets, fanout, outputs, **extra):
+    return {"seed": SEED, "fanout": fanout, "output": {"dtype": "f32", "include_clean": True},
+            "outputs": [{"endpoint": f"ipc://{sockets}/{entry['name']}.sock", **entry} for entry in outputs], **extra}
+
+
+def batches(count, first=0):
+    rng = np.random.default_rng(first)
+    return [{"latents": rng.standard_normal(SHAPE).astype(np.float32),
+             "noise_id": np.arange((first + i) * SHAPE[0], (first + i + 1) * SHAPE[0], dtype=np.uint64)}
+            for i in range(count)]
+
+
+def send_acked(noised, inputs):
+    with Producer(noised.acked_endpoint, ack_timeout_ms=SEND_TIMEOUT_MS) as producer:
+        for batch in inputs:
+            producer.send(batch, timeout_ms=SEND_TIMEOUT_MS)
+        producer.flush()
+        assert producer.report.delivered, producer.report
+        assert producer.report.acknowledged == len(inputs), producer.report
+
+
+def which_input(got, inputs):
+    """The index of the input batch this output carries, found by its clean latents."""
+    matches = [i for i, sent in enumerate(inputs) if np.array_equal(got["z_0"], sent["latents"])]
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def check_noised(got, sent, index, sigma_range):
+    """The output's ids are the input's with the output's index folded in; ε, σ range and z_t follow."""
+    ids = sent["noise_id"] ^ np.uint64(index << OUTPUT_BIT)
+    np.testing.assert_array_equal(got["noise_id"], ids)
+    low, high = sigma_range
+    assert np.all((got["sigma"] >= low) & (got["sigma"] <= high)), (got["sigma"], sigma_range)
+    elements = int(np.prod(SHAPE[1:]))
+    eps = reference.noise_batch(SEED, ids, elements).reshape(SHAPE)
+    np.testing.assert_allclose(got["eps"], eps, rtol=0, atol=5e-6)
+    sigma = reference.uniform_sigma(reference.sigma_uniforms(SEED, ids)[0], low, high)
+    np.testing.assert_allclose(got["sigma"], sigma, rtol=0, atol=1e-6)
+    # One rounding of the exact blend: within an f32 ulp or two.
+    s = got["sigma"].astype(np.float64).reshape(-1, *[1] * (len(SHAPE) - 1))
+    z0, e = sent["latents"].astype(np.float64), got["eps"].astype(np.float64)
+    exact = (1 - s) * z0 + s * e
+    np.testing.assert_array_less(np.abs(got["z_t"] - exact), 2.0**-22 * ((1 - s) * np.abs(z0) + s * np.abs(e) + np.abs(exact)) + 1e-30)
+
+
+def test_copy_gives_every_batch_to_every_output_with_its_own_sigma_range_step_and_noise(daemon, sockets):
+    ranges = {"high": (0.875, 1.0), "low": (0.0, 0.875)}
+    noised = daemon(outputs_config(sockets, "copy", [
+        {"name": "high", "schedule": uniform(*ranges["high"])},
+        {"name": "low", "schedule": uniform(*ranges["low"]), "steps": {"batches_per_step": 2}},
+    ]))
+    inputs = batches(6)
+    with Consumer(f"ipc://{sockets}/high.sock") as high, Consumer(f"ipc://{sockets}/low.sock") as low:
+        send_acked(noised, inputs)
+        got = {"high": receive(high, len(inputs)), "low": receive(low, len(inputs))}
+        assert_nothing_more(high)
+        assert_nothing_more(low)
+    for index, name in enumerate(["high", "low"]):
+        seen = [which_input(batch, inputs) for batch in got[name]]
+        assert seen == list(range(len(inputs))), (name, seen)
+        for position, batch in enumerate(got[name]):
+            assert batch.metadata["noised.output"] == name
+            assert int(batch.metadata["noised.seq"]) == position
+            assert int(batch.metadata["noised.step"]) == (position if name == "high" else position // 2)
+            check_noised(batch, inputs[position], index, ranges[name])
+    # Two experts never see one ε.
+    assert not np.array_equal(got["high"][0]["eps"], got["low"][0]["eps"])
+    stopped = noised.stop()
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def test_split_gives_each_batch_to_one_output_by_weight(daemon, sockets):
+    ranges = {"a": (0.0, 0.5), "b": (0.5, 1.0)}
+    noised = daemon(outputs_config(sockets, "split", [
+        {"name": "a", "weight": 3, "schedule": uniform(*ranges["a"])},
+        {"name": "b", "weight": 1, "schedule": uniform(*ranges["b"])},
+    ]))
+    inputs = batches(8)
+    with Consumer(f"ipc://{sockets}/a.sock") as a, Consumer(f"ipc://{sockets}/b.sock") as b:
+        send_acked(noised, inputs)
+        got = {"a": receive(a, 6), "b": receive(b, 2)}
+        assert_nothing_more(a)
+        assert_nothing_more(b)
+    seen = {name: [which_input(batch, inputs) for batch in got[name]] for name in got}
+    # Smooth weighted round robin, 3:1: a, a, b, a, then again.
+    assert seen == {"a": [0, 1, 3, 4, 5, 7], "b": [2, 6]}, seen
+    for index, name in enumerate(["a", "b"]):
+        for position, batch in enumerate(got[name]):
+            assert int(batch.metadata["noised.step"]) == position
+            check_noised(batch, inputs[seen[name][position]], index, ranges[name])
+
+
+def test_copy_drops_a_gone_outputs_copies_and_counts_them(daemon, sockets):
+    noised = daemon(outputs_config(sockets, "copy", [
+        {"name": "main", "schedule": uniform(0, 1)},
+        {"name": "sweep", "schedule": uniform(0, 1), "when_full": "drop", "high_water_mark": 1},
+    ], metrics={"listen": "127.0.0.1:0"}))
+    port = int(noised.wait_for_log(lambda f: f.get("msg") == "ready", 5, "ready")["metrics"].rsplit(":", 1)[1])
+    inputs = batches(12)
+    # Nobody takes sweep's batches: its queue fills, and main still gets every batch.
+    with Consumer(f"ipc://{sockets}/main.sock") as main:
+        send_acked(noised, inputs)
+        got = receive(main, len(inputs))
+    assert [which_input(batch, inputs) for batch in got] == list(range(len(inputs)))
+    status, text = scrape(port)
+    assert status == 200
+    samples = parse_prometheus(text)
+    dropped = samples['noised_fanout_copies_total{output="sweep",result="dropped"}']
+    forwarded = samples['noised_fanout_copies_total{output="sweep",result="forwarded"}']
+    assert dropped > 0 and dropped + forwarded == len(inputs), samples
+    assert samples['noised_fanout_copies_total{output="main",result="forwarded"}'] == len(inputs)
+    assert samples['noised_batches_sent_total{output="main"}'] == len(inputs)
+
+
+def test_copy_blocks_on_a_full_output_and_loses_nothing_once_it_returns(daemon, sockets):
+    noised = daemon(outputs_config(sockets, "copy", [
+        {"name": "main", "schedule": uniform(0, 1)},
+        {"name": "slow", "schedule": uniform(0, 1), "high_water_mark": 1},
+    ]))
+    inputs = batches(16)
+    with Consumer(f"ipc://{sockets}/main.sock") as main:
+        with Producer(noised.acked_endpoint, ack_timeout_ms=SEND_TIMEOUT_MS, window=len(inputs)) as producer:
+            for batch in inputs:
+                producer.send(batch, timeout_ms=SEND_TIMEOUT_MS)
+            # slow has no trainer: once its queue is full, main is held back too.
+            held = []
+            while (batch := main.recv(timeout_ms=1500)) is not None and len(held) < len(inputs):
+                held.append(batch)
+            assert len(held) < len(inputs), "main got everything while slow's queue was full"
+            assert producer.unacknowledged > 0
+            with Consumer(f"ipc://{sockets}/slow.sock") as slow:
+                rest = receive(main, len(inputs) - len(held))
+                slow_got = receive(slow, len(inputs))
+                producer.flush()
+        assert producer.report.acknowledged == len(inputs), producer.report
+    assert [which_input(batch, inputs) for batch in held + rest] == list(range(len(inputs)))
+    assert [which_input(batch, inputs) for batch in slow_got] == list(range(len(inputs)))
