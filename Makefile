@@ -43,7 +43,7 @@ demo: build
 
 # The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, the batch coupling
 # beside the kernel, then the Python consumer's receive rate with and without memory reuse (about
-# 12 minutes).
+# 11 minutes).
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
