@@ -34,6 +34,9 @@ public struct CouplingBench: Sendable {
         public var assignment: Double
         public var sinkhorn: Double
         public var knn: Double
+        /// Iterations Sinkhorn kept before POT's stop check passed (at most `sinkhornIterations`):
+        /// in high dimensions the costs concentrate and the plan converges early.
+        public var sinkhornIterationsRun: Int
         /// Mean cost per sample of the identity pairing and of the assignment (a sanity check that
         /// the assignment did something).
         public var identityMeanCost: Double
@@ -75,6 +78,7 @@ public struct CouplingBench: Sendable {
         let (regularization, iterations) = (options.sinkhornRegularization, options.sinkhornIterations)
         var matrix = CostMatrix(rows: 0, columns: 0, values: [])
         var assignment: [Int] = []
+        var sinkhornIterationsRun = 0
 
         precondition(candidates >= 1 && candidates <= NearestCandidate.maximumCandidates, "CouplingBench: \(candidates) candidates")
         let cases: [() throws -> Void] = [
@@ -88,6 +92,7 @@ public struct CouplingBench: Sendable {
             { assignment = try LinearAssignment.solve(matrix) },
             {
                 let plan = try SinkhornPlan(matrix, regularization: regularization, iterations: iterations)
+                sinkhornIterationsRun = plan.iterationsRun
                 for row in 0..<batch { memory.choices[row] = plan.choose(row: row, uniform: (Double(row) + 0.5) / Double(batch)) }
             },
             {
@@ -116,6 +121,7 @@ public struct CouplingBench: Sendable {
         let medians = times.map { $0.sorted()[$0.count / 2] }
         return Row(batch: batch, elementsPerSample: elements, workers: pool.workers, rounds: max(options.rounds, 1),
                    kernel: medians[0], costMatrix: medians[1], assignment: medians[2], sinkhorn: medians[3], knn: medians[4],
+                   sinkhornIterationsRun: sinkhornIterationsRun,
                    identityMeanCost: matrix.meanCost(pairing: Array(0..<batch)), assignedMeanCost: matrix.meanCost(pairing: assignment))
     }
 
@@ -127,7 +133,9 @@ public struct CouplingBench: Sendable {
                                 row.batch, row.elementsPerSample, row.workers, row.kernel, row.costMatrix, row.assignment,
                                 row.costMatrix + row.assignment, row.sinkhorn, row.knn, row.identityMeanCost, row.assignedMeanCost))
         }
-        lines.append("sinkhorn: on the B×B costs (plan and one choice per row); knn: its B×k costs and the choice")
+        lines.append("sinkhorn: on the B×B costs (plan and one choice per row), iterations kept: "
+            + rows.map { "B=\($0.batch) \($0.sinkhornIterationsRun)" }.joined(separator: ", ")
+            + "; knn: its B×k costs and the choice")
         return lines.joined(separator: "\n") + "\n"
     }
 
