@@ -41,11 +41,13 @@ test: deps
 demo: build
 	@scripts/demo.sh $(BIN)
 
-# The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, then the Python
-# consumer's receive rate with and without memory reuse (about 11 minutes).
+# The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, the batch coupling
+# beside the kernel, then the Python consumer's receive rate with and without memory reuse (about
+# 11 minutes).
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
+	$(BIN) bench coupling
 	$(PYTHON) clients/python/benchmarks/receive.py
 
 # libFuzzer on the safetensors reader, input validation with the output plan, the feedback parser and

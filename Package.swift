@@ -54,6 +54,9 @@ let package = Package(
         .target(name: "NoiseKernelCore"),
         .target(name: "NoiseKernelAVX512", dependencies: ["CCPUFeatures", "NoiseKernelCore"], swiftSettings: avx512KernelFlags),
         .target(name: "NoiseKernel", dependencies: ["CCPUFeatures", "NoiseKernelAVX512", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
+        // Batch coupling: transport costs between a batch's z_0 and candidate noise streams, and
+        // the assignment, Sinkhorn and nearest-candidate choices made from them.
+        .target(name: "Coupling", dependencies: ["NoiseKernel", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
@@ -91,7 +94,7 @@ let package = Package(
         // daemon as a child process).
         .target(
             name: "NoisedBenchmarks",
-            dependencies: ["NoisedRuntime", "NoiseKernel", "NoiseKernelCore", "NoisedProtocol", "ZeroMQ", "Safetensors"],
+            dependencies: ["NoisedRuntime", "NoiseKernel", "NoiseKernelCore", "Coupling", "NoisedProtocol", "ZeroMQ", "Safetensors"],
             swiftSettings: kernelFlags
         ),
         .executableTarget(
@@ -113,6 +116,7 @@ let package = Package(
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "NoisedTestSupport"]),
         .testTarget(name: "NoisedProtocolTests", dependencies: ["NoisedProtocol", "NoiseKernelCore", "Safetensors"]),
         .testTarget(name: "NoiseKernelTests", dependencies: ["NoiseKernel", "NoiseKernelCore", "NoisedTestSupport"], swiftSettings: kernelFlags),
+        .testTarget(name: "CouplingTests", dependencies: ["Coupling", "NoiseKernel", "NoiseKernelCore", "NoisedTestSupport"], swiftSettings: kernelFlags),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule", "NoisedTestSupport"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "NoisedProtocol", "NoisedTestSupport"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),

@@ -52,8 +52,8 @@ struct CheckConfig: ParsableCommand {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the kernel (default) or the whole pipeline beside a plain ZeroMQ relay.",
-        subcommands: [Kernel.self, Pipeline.self, Relay.self], defaultSubcommand: Kernel.self)
+        abstract: "Measure the kernel (default), the whole pipeline beside a plain ZeroMQ relay, or the batch coupling.",
+        subcommands: [Kernel.self, Pipeline.self, Coupling.self, Relay.self], defaultSubcommand: Kernel.self)
 
     struct Kernel: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -145,6 +145,38 @@ struct Bench: ParsableCommand {
                 FileHandle.standardError.write(Data("noised bench: \(error)\n".utf8))
                 throw ExitCode.failure
             }
+        }
+    }
+
+    struct Coupling: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "coupling",
+            abstract: "Time per batch of the coupling steps (costs, assignment, sinkhorn, knn) beside the kernel's.")
+
+        @Option(help: "Batch sizes B to measure.") var batches = CommaList<Int>(argument: "64,256")!
+        @Option(help: "Elements per sample D (f32).") var elements = 16 * 64 * 64
+        @Option(help: "Worker threads (the kernel and the cost matrices).") var workers = 2
+        @Option(help: "knn candidates per sample.") var candidates = 4
+        @Option(help: "Measured rounds per batch size (the median is printed).") var rounds = 5
+        @Flag(help: "Print JSON instead of a table.") var json = false
+
+        func validate() throws {
+            guard batches.values.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--batches: each must be at least 1") }
+            guard elements >= 1 else { throw ValidationError("--elements must be at least 1, got \(elements)") }
+            guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
+            guard (1...256).contains(candidates) else { throw ValidationError("--candidates must be in 1...256, got \(candidates)") }
+            guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+        }
+
+        func run() throws {
+            var options = CouplingBench.Options()
+            options.batchSizes = batches.values
+            options.elementsPerSample = elements
+            options.workers = workers
+            options.candidates = candidates
+            options.rounds = rounds
+            let rows = try CouplingBench(options: options).run()
+            print(json ? try CouplingBench.renderJSON(rows) : CouplingBench.renderTable(rows), terminator: "")
         }
     }
 
