@@ -47,15 +47,16 @@ public final class NoisingDaemon: Sendable {
 
     func run() async throws {
         for pipeline in dataPath.pipelines {
-            let output = pipeline.settings.output.map { " (output \($0.name))" } ?? ""
+            var logger = logger
+            if let output = pipeline.settings.output { logger[metadataKey: "output_name"] = "\(output.name)" }
             pipeline.onReloadApplied = { [logger, systemd, logLevel, dataPath] result in
                 switch result {
                 case .success(let (changed, config)):
                     logLevel.current = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
-                    logger.info("reloaded\(output)", metadata: ["changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ","))"])
+                    logger.info("reloaded", metadata: ["changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ","))"])
                     systemd.send("READY=1\nSTATUS=reloaded; step \(dataPath.progress.step)")
                 case .failure(let error):
-                    logger.error("reload failed\(output); keeping the running config", metadata: ["error": "\(error)"])
+                    logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
                     systemd.send("READY=1\nSTATUS=reload failed: \(error)")
                 }
             }

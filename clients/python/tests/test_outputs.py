@@ -1,10 +1,12 @@
 """End-to-end: one input stream feeding several outputs (`outputs`, `fanout: copy | split`), each
 with its own endpoint, σ range, step counter and noise ids, over real sockets."""
 
+import signal
+
 import numpy as np
 import pytest
 
-from noised_client import Consumer, Producer, reference
+from noised_client import Consumer, Producer, Reporter, reference
 from tests.exchange import RECV_TIMEOUT_MS, SEND_TIMEOUT_MS, assert_nothing_more, receive
 from tests.test_operations import parse_prometheus, scrape
 
@@ -156,3 +158,81 @@ def test_copy_blocks_on_a_full_output_and_loses_nothing_once_it_returns(daemon, 
         assert producer.report.acknowledged == len(inputs), producer.report
     assert [which_input(batch, inputs) for batch in held + rest] == list(range(len(inputs)))
     assert [which_input(batch, inputs) for batch in slow_got] == list(range(len(inputs)))
+
+
+def fixed(sigma):
+    return uniform(sigma, sigma)
+
+
+def one_batch_each(noised, consumers, first):
+    send_acked(noised, batches(1, first=first))
+    return [receive(consumer, 1)[0] for consumer in consumers]
+
+
+def test_reload_changes_one_outputs_schedule_and_refuses_another_list(daemon, sockets):
+    entries = [{"name": "a", "schedule": fixed(0.25)}, {"name": "b", "schedule": fixed(0.75)}]
+    config = outputs_config(sockets, "copy", entries)
+    noised = daemon(config)
+    with Consumer(f"ipc://{sockets}/a.sock") as a, Consumer(f"ipc://{sockets}/b.sock") as b:
+        got = one_batch_each(noised, [a, b], 0)
+        assert [float(batch["sigma"][0]) for batch in got] == [0.25, 0.75]
+        changed = outputs_config(sockets, "copy", [{"name": "a", "schedule": fixed(0.5)}, entries[1]])
+        noised.rewrite_config({"outputs": changed["outputs"]})
+        noised.send_signal(signal.SIGHUP)
+        reloaded = noised.wait_for_log(lambda f: f.get("msg") == "reloaded" and f.get("output_name") == "a", 10, "a reloaded")
+        assert reloaded["changed"].startswith("schedule"), reloaded
+        got = one_batch_each(noised, [a, b], 1)
+        assert [float(batch["sigma"][0]) for batch in got] == [0.5, 0.75]
+        # Outputs are added, removed or renamed only by a restart; the running ones go on.
+        renamed = outputs_config(sockets, "copy", [{"name": "c", "schedule": fixed(0.1)}, entries[1]])
+        noised.rewrite_config({"outputs": renamed["outputs"]})
+        noised.send_signal(signal.SIGHUP)
+        failed = noised.wait_for_log(lambda f: f.get("msg", "").startswith("reload failed"), 10, "reload failed")
+        assert "changes only with a restart" in failed["error"], failed
+        got = one_batch_each(noised, [a, b], 2)
+        assert [float(batch["sigma"][0]) for batch in got] == [0.5, 0.75]
+    assert noised.stop().returncode == 0
+
+
+def test_each_output_keeps_its_own_state_across_a_restart(daemon, sockets, tmp_path):
+    state = tmp_path / "state"
+    noised = daemon(outputs_config(sockets, "split", [
+        {"name": "a", "weight": 2, "schedule": fixed(0.25)}, {"name": "b", "schedule": fixed(0.75)}],
+        state_dir=str(state)))
+    plain = {key: value for key, value in batches(1)[0].items() if key != "noise_id"}
+    with Consumer(f"ipc://{sockets}/a.sock") as a, Consumer(f"ipc://{sockets}/b.sock") as b:
+        send_acked(noised, [plain] * 3)
+        first = receive(a, 2) + receive(b, 1)
+        assert noised.stop().returncode == 0
+        assert sorted(path.name for path in state.iterdir()) == ["a", "b"]
+        assert (state / "a" / "state.json").is_file() and (state / "b" / "state.json").is_file()
+        noised.start()
+        send_acked(noised, [plain] * 3)
+        second = receive(a, 2) + receive(b, 1)
+    seqs = lambda got: [int(batch.metadata["noised.seq"]) for batch in got]
+    assert seqs(first) == [0, 1, 0] and seqs(second) == [2, 3, 1]
+    # Default ids count per output from its own state, and output b's carry its index.
+    ids = lambda batch: [int(i) for i in batch["noise_id"]]
+    assert ids(first[0]) == [0, 1, 2] and ids(second[0]) == [6, 7, 8]
+    assert ids(first[2]) == [(1 << OUTPUT_BIT) | i for i in (0, 1, 2)]
+    assert ids(second[2]) == [(1 << OUTPUT_BIT) | i for i in (3, 4, 5)]
+
+
+def test_a_trainers_feedback_moves_only_its_outputs_step(daemon, sockets):
+    noised = daemon(outputs_config(sockets, "copy", [
+        {"name": "a", "schedule": uniform(0, 1)},
+        {"name": "b", "schedule": uniform(0, 1), "steps": {"source": "feedback"},
+         "feedback": {"endpoint": f"ipc://{sockets}/b-feedback.sock"}},
+    ]))
+    with Consumer(f"ipc://{sockets}/a.sock") as a, Consumer(f"ipc://{sockets}/b.sock") as b, \
+            Reporter(f"ipc://{sockets}/b-feedback.sock") as reporter:
+        got = one_batch_each(noised, [a, b], 0)
+        assert [int(batch.metadata["noised.step"]) for batch in got] == [0, 0]
+        reporter.report(500, timeout_ms=SEND_TIMEOUT_MS)
+        for attempt in range(50):
+            got = one_batch_each(noised, [a, b], 1 + attempt)
+            if int(got[1].metadata["noised.step"]) == 500:
+                break
+        else:
+            pytest.fail("output b never took its trainers' step 500")
+        assert int(got[0].metadata["noised.step"]) == 1 + attempt
