@@ -4,8 +4,8 @@ PYTHON     ?= python3
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 BIN        := .build/release/noised
-PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml, torch
-PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML torch==2.13.0+cpu
+PY_IMPORTS := zmq, numpy, scipy, ml_dtypes, safetensors, pytest, yaml, torch, ot
+PY_PACKAGES := pyzmq numpy scipy ml_dtypes safetensors pytest PyYAML torch==2.13.0+cpu POT==0.9.7.post1
 # diffusers for the recipe tests (its schedulers and training_utils), without the dependency
 # resolver: it could otherwise bring a newer torch. The second list is what those modules import.
 DIFFUSERS := diffusers==0.42.1

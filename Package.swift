@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "NoiseKernel", dependencies: ["CCPUFeatures", "NoiseKernelAVX512", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
         // Batch coupling: transport costs between a batch's z_0 and candidate noise streams, and
         // the assignment, Sinkhorn and nearest-candidate choices made from them.
-        .target(name: "Coupling", dependencies: ["NoiseKernel", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
+        .target(name: "Coupling", dependencies: ["NoiseKernel", "NoiseKernelCore", "Schedule"], swiftSettings: noiseKernelFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 
@@ -68,7 +68,7 @@ let package = Package(
             name: "NoisedDaemon",
             dependencies: [
                 "ZeroMQ", "Safetensors", "NoisedProtocol", "NoiseKernel", "NoiseKernelCore", "Schedule", "Configuration",
-                "NoisedRuntime",
+                "NoisedRuntime", "Coupling",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -26,6 +26,8 @@ public struct NoisedConfig: Sendable, Equatable {
     public var stratified = false
     /// `schedule.frames`: σ per frame and conditioning frames (nil: one σ per sample).
     public var frames: FrameSampling?
+    /// `schedule.coupling`: which noise stream each sample of a batch gets (none: its own).
+    public var coupling = BatchCoupling.none
     public var feedback = FeedbackConfig()
     /// `outputs`: several outputs fed from the one input, each with its own endpoint, schedule,
     /// step, state and feedback (empty: the one `output`).
@@ -87,6 +89,7 @@ extension NoisedConfig: Decodable {
         adaptive = scheduleSection.adaptive
         stratified = scheduleSection.stratified
         frames = scheduleSection.frames
+        coupling = scheduleSection.coupling
         try decodeOutputs(keys, schedule: scheduleSection)
         try checkAddresses(at: keys.codingPath)
         if outputs.isEmpty, steps.source == .feedback, feedback.endpoint == nil {

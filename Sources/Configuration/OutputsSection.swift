@@ -27,6 +27,7 @@ public struct OutputTarget: Sendable, Equatable {
     public var adaptive: AdaptiveSettings
     public var stratified: Bool
     public var frames: FrameSampling?
+    public var coupling: BatchCoupling
     public var feedback: FeedbackConfig
     public var steps: StepsConfig
     /// The output's share of batches under `fanout: split`.
@@ -50,6 +51,7 @@ extension NoisedConfig {
         derived.adaptive = target.adaptive
         derived.stratified = target.stratified
         derived.frames = target.frames
+        derived.coupling = target.coupling
         derived.feedback = target.feedback
         derived.steps = target.steps
         derived.stateDir = stateDir.map { $0.hasSuffix("/") ? $0 + target.name : $0 + "/" + target.name }
@@ -135,7 +137,7 @@ struct OutputEntry: Decodable {
             throw issue("when_full", "drop applies to fanout: copy only (a split batch dropped would reach no output)")
         }
         return OutputTarget(name: name, output: output, schedule: section.schedule, adaptive: section.adaptive,
-                            stratified: section.stratified, frames: section.frames, feedback: feedback, steps: steps,
+                            stratified: section.stratified, frames: section.frames, coupling: section.coupling, feedback: feedback, steps: steps,
                             weight: weight ?? 1, whenFull: whenFull ?? .block)
     }
 

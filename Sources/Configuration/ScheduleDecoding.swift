@@ -17,17 +17,19 @@ struct ScheduleSection: Decodable {
     let adaptive: AdaptiveSettings
     let stratified: Bool
     let frames: FrameSampling?
+    let coupling: BatchCoupling
 
     init(_ schedule: SigmaSchedule) {
         self.schedule = schedule
         adaptive = AdaptiveSettings()
         stratified = false
         frames = nil
+        coupling = .none
     }
 
     init(from decoder: any Decoder) throws {
         let keys = try decoder.strictContainer(known: [
-            "sigma_min", "sigma_max", "interpolation", "curriculum", "adaptive", "stratified", "frames",
+            "sigma_min", "sigma_max", "interpolation", "curriculum", "adaptive", "stratified", "frames", "coupling",
         ])
         let defaults = Self.defaultSchedule
         let sigmaMin = try keys.value("sigma_min", default: defaults.sigmaMin)
@@ -44,6 +46,36 @@ struct ScheduleSection: Decodable {
         adaptive = try keys.section("adaptive", default: AdaptiveEntry(AdaptiveSettings())).settings
         stratified = try keys.value("stratified", default: false)
         frames = try keys.section("frames", default: FramesEntry?.none)?.frames
+        coupling = try keys.section("coupling", default: CouplingEntry?.none)?.coupling ?? .none
+    }
+}
+
+/// `schedule.coupling: {method, reg, iterations, candidates}`; each method reads only its own keys.
+struct CouplingEntry: Decodable {
+    let coupling: BatchCoupling
+
+    init(from decoder: any Decoder) throws {
+        let keys = try decoder.strictContainer(known: ["method", "reg", "iterations", "candidates"])
+        let method: String = try keys.value("method", default: "none")
+        let owners = ["reg": "sinkhorn", "iterations": "sinkhorn", "candidates": "knn"]
+        for (key, owner) in owners.sorted(by: { $0.key < $1.key }) where keys.contains(ConfigKey(key)) && method != owner {
+            throw keys.issue(key, "applies to method: \(owner) only (method is \(method))")
+        }
+        switch method {
+        case "none": coupling = .none
+        case "assignment": coupling = .assignment
+        case "sinkhorn":
+            let minimum = BatchCoupling.minimumRegularization
+            let reg = try keys.value("reg", default: 0.05) { (reg: Double) in
+                reg >= minimum && reg.isFinite ? nil : "must be >= \(minimum) and finite, got \(reg)"
+            }
+            let iterations = try keys.value("iterations", default: 100, problem: outside(1...BatchCoupling.maxIterations))
+            coupling = .sinkhorn(regularization: reg, iterations: iterations)
+        case "knn":
+            coupling = .knn(candidates: try keys.value("candidates", default: 4, problem: outside(2...BatchCoupling.maxCandidates)))
+        default:
+            throw keys.issue("method", "must be one of none, assignment, sinkhorn, knn; got '\(method)'")
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Schedule
 
 /// An entropic optimal-transport plan between a batch's samples and its noises, with uniform
 /// marginals a = b = 1/n: POT's `ot.sinkhorn(a, b, M / M.max(), reg, numItermax: iterations)`
@@ -22,7 +23,7 @@ import Darwin
 /// log domain costs n² exponentials, and it is the arithmetic POT does.
 public struct SinkhornPlan: Sendable {
     /// exp(−1/0.002) ≈ 7e-218: K never underflows and u·v never overflows.
-    public static let minimumRegularization = 0.002
+    public static let minimumRegularization = BatchCoupling.minimumRegularization
     /// POT's default stopThr.
     public static let defaultStopThreshold = 1e-9
 

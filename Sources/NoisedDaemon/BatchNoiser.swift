@@ -1,4 +1,5 @@
 import Configuration
+import Coupling
 import Dispatch
 import NoisedProtocol
 import NoisedRuntime
@@ -23,6 +24,7 @@ public struct NoisingSettings: Sendable {
     public var stratified: Bool
     public var frames: FrameSampling?
     public var posterior: PosteriorTensors?
+    public var coupling: BatchCoupling
     /// The fan-out output this pipeline feeds (nil: the daemon's one output).
     public var output: OutputIdentity?
 
@@ -42,6 +44,7 @@ public struct NoisingSettings: Sendable {
         stratified = config.stratified
         frames = config.frames
         posterior = config.input.posterior
+        coupling = config.coupling
     }
 
     /// The curriculum's step: the largest step trainers reported, when steps come from feedback and
@@ -77,6 +80,9 @@ public struct NoisedMessage: Sendable {
     public let binWeights: [Double]?
     /// Time the kernel took over the whole batch, across the workers.
     public let kernelNanoseconds: Int64
+    /// With `schedule.coupling`: the mean transport cost per element of the samples' own streams
+    /// and of the streams they got.
+    public let couplingCost: (independent: Double, coupled: Double)?
 }
 
 /// Turns one received message into one output message: validate the wire format, draw σ from the
@@ -92,12 +98,14 @@ public final class BatchNoiser: @unchecked Sendable {
     private var headers = SafetensorsHeaderCache()
     private var lastPlan: OutputPlan?
     private let posteriorSample: PosteriorSample
+    private let coupling: NoiseCoupling
     /// z_0 sampled from a posterior (f32), kept for the next batch; grown to the largest seen.
     private var sampled = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
     public init(seed: UInt64, workers: Int, buffers: MessageBufferPool) {
         stream = NoiseStream(seed: seed)
         posteriorSample = PosteriorSample(seed: seed)
+        coupling = NoiseCoupling(stream: stream)
         kernel = NoiseKernel(stream: stream)
         self.buffers = buffers
         self.workers = WorkerPool(workers: workers)
@@ -160,11 +168,37 @@ public final class BatchNoiser: @unchecked Sendable {
         }
         try Self.checkDrawn(sigmas: sigmas, weights: weights)
 
+        let total = samples * input.elementsPerSample
+        let logvar = input.logvarBytes
+        if logvar != nil, sampled.count < total {
+            sampled.deallocate()
+            sampled = .allocate(capacity: total)
+        }
+        // The coupling reads z_0 before any noise is made: a posterior's z_0 is drawn first (from
+        // the samples' own ids), and the kernel then noises it like sent latents.
+        var posteriorSeen = PosteriorSample.Finiteness()
+        let drawnFirst = logvar != nil && settings.coupling != .none
+        if drawnFirst, let logvar {
+            posteriorSeen = noiseIDs.withUnsafeBufferPointer { idView in
+                drawPosterior(PosteriorSample.Batch(
+                    mean: input.latentBytes, logvar: logvar, type: inputType, sampleCount: samples,
+                    elementsPerSample: input.elementsPerSample, noiseIDs: idView, z0: sampled))
+            }
+            try Self.checkPosterior(posteriorSeen, settings.posterior)
+        }
+        let latents = drawnFirst
+            ? LatentSamples(count: samples, elementsPerSample: input.elementsPerSample,
+                            bytes: UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4), type: .f32)
+            : LatentSamples(count: samples, elementsPerSample: input.elementsPerSample, bytes: input.latentBytes, type: inputType)
+        let coupled = try coupling.choose(settings.coupling, latents: latents, ids: noiseIDs, workers: workers)
+        // ε comes from the coupled streams; σ stays each sample's own (drawn above).
+        let epsIDs = coupled?.noiseIDs ?? noiseIDs
+
         let buffer = buffers.take(byteCount: plan.byteCount)
         let out = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: plan.byteCount)
         plan.writeHeaderAndPassthrough(into: out, from: input)
         for b in 0..<samples {
-            out.storeBytes(of: noiseIDs[b].littleEndian, toByteOffset: plan.noiseID.lowerBound + 8 * b, as: UInt64.self)
+            out.storeBytes(of: epsIDs[b].littleEndian, toByteOffset: plan.noiseID.lowerBound + 8 * b, as: UInt64.self)
         }
         for (index, sigma) in sigmas.enumerated() {
             out.storeBytes(of: sigma.bitPattern.littleEndian, toByteOffset: plan.sigma.lowerBound + 4 * index, as: UInt32.self)
@@ -180,15 +214,8 @@ public final class BatchNoiser: @unchecked Sendable {
             }
         }
         let kernelStart = DispatchTime.now().uptimeNanoseconds
-        let total = samples * input.elementsPerSample
-        let logvar = input.logvarBytes
-        if logvar != nil, sampled.count < total {
-            sampled.deallocate()
-            sampled = .allocate(capacity: total)
-        }
-        var posteriorSeen = PosteriorSample.Finiteness()
         let nonfinite = sigmas.withUnsafeBufferPointer { sigmaView in
-            noiseIDs.withUnsafeBufferPointer { idView in
+            epsIDs.withUnsafeBufferPointer { epsView in
                 // With a posterior the kernel reads the z_0 drawn into `sampled`, chunk by chunk.
                 let batch = NoiseBatch(
                     sampleCount: samples, elementsPerSample: input.elementsPerSample,
@@ -197,20 +224,19 @@ public final class BatchNoiser: @unchecked Sendable {
                     zt: UnsafeMutableRawBufferPointer(rebasing: out[plan.zt]),
                     eps: UnsafeMutableRawBufferPointer(rebasing: out[plan.eps]),
                     clean: plan.clean.map { UnsafeMutableRawBufferPointer(rebasing: out[$0]) }, outputType: outputType,
-                    sigmas: sigmaView, noiseIDs: idView, layout: frames?.layout)
-                guard let logvar else { return run(batch) }
+                    sigmas: sigmaView, noiseIDs: epsView, layout: frames?.layout)
+                guard let logvar, !drawnFirst else { return run(batch) }
                 let posterior = PosteriorSample.Batch(
                     mean: input.latentBytes, logvar: logvar, type: inputType, sampleCount: samples,
-                    elementsPerSample: input.elementsPerSample, noiseIDs: idView, z0: sampled)
+                    elementsPerSample: input.elementsPerSample, noiseIDs: epsView, z0: sampled)
                 let result = runPosterior(posterior, batch)
                 posteriorSeen = result.finiteness
                 return result.nonFinite
             }
         }
-        if !posteriorSeen.mean || !posteriorSeen.logvar, let tensors = settings.posterior {
+        do { try Self.checkPosterior(posteriorSeen, settings.posterior) } catch {
             buffers.recycle(buffer)
-            let (which, name) = posteriorSeen.mean ? ("logvar", tensors.logvar) : ("mean", tensors.mean)
-            throw ProtocolError(.nonfinitePosterior, "posterior \(which) '\(name)' holds NaN or Inf values")
+            throw error
         }
         let kernelNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - kernelStart)
         if nonfinite && settings.rejectNonfinite {
@@ -225,7 +251,25 @@ public final class BatchNoiser: @unchecked Sendable {
         state.seq &+= 1
         return NoisedMessage(buffer: buffer, byteCount: plan.byteCount, sampleCount: samples, step: step,
                              sigmas: clean.map { clean in zip(sigmas, clean).filter { !$0.1 }.map(\.0) } ?? sigmas,
-                             latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds)
+                             latentShape: input.latents.shape, binWeights: draw.proposal?.binWeights, kernelNanoseconds: kernelNanoseconds,
+                             couplingCost: coupled.map { ($0.independentCost, $0.coupledCost) })
+    }
+
+    /// A posterior's NaN or infinity is refused whatever `reject_nonfinite` says: the exponential
+    /// would otherwise clamp a bad logvar without a trace.
+    private static func checkPosterior(_ seen: PosteriorSample.Finiteness, _ tensors: PosteriorTensors?) throws(ProtocolError) {
+        guard !seen.mean || !seen.logvar, let tensors else { return }
+        let (which, name) = seen.mean ? ("logvar", tensors.logvar) : ("mean", tensors.mean)
+        throw ProtocolError(.nonfinitePosterior, "posterior \(which) '\(name)' holds NaN or Inf values")
+    }
+
+    /// Draws every z_0 of a posterior into `batch.z0`, across the workers.
+    private func drawPosterior(_ batch: PosteriorSample.Batch) -> PosteriorSample.Finiteness {
+        let ranges = NoiseKernel.partition(totalElements: batch.totalElements, workers: workers.workers)
+        let results = PartResults(count: ranges.count, initial: PosteriorSample.Finiteness())
+        let sample = posteriorSample
+        workers.run(parts: ranges.count) { part in results.set(part, sample.draw(batch, elements: ranges[part])) }
+        return PosteriorSample.Finiteness(mean: results.values.allSatisfy(\.mean), logvar: results.values.allSatisfy(\.logvar))
     }
 
     /// Draws z_0 and noises it across the workers, each part chunk by chunk.

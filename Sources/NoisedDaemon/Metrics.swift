@@ -31,6 +31,10 @@ public final class NoisedMetrics: Sendable {
     public let pendingOutput: Meter
     /// σ of every sample sent; buckets 0.05 wide over [0, 1].
     public let sigma: Recorder
+    /// With `schedule.coupling`, the last batch's mean transport cost per element: of the samples'
+    /// own noise streams, and of the streams the coupling gave them.
+    public let independentCost: Meter
+    public let coupledCost: Meter
     /// The kernel's time for one batch.
     public let kernelLatency: CoreMetrics.Timer
     /// From a batch's arrival to its output being handed to ZeroMQ.
@@ -97,6 +101,15 @@ public final class NoisedMetrics: Sendable {
         let sigmaDescriptor = Self.descriptor("sigma", unit: "", "Noise level σ of each sample sent.")
         let sigmaHistogram = registry.makeValueHistogram(descriptor: sigmaDescriptor, labels: labels, buckets: Self.sigmaBuckets)
         sigma = Recorder(label: sigmaDescriptor.name, dimensions: labels, aggregate: true, handler: sigmaHistogram, factory: factory)
+        let costDescriptor = Self.descriptor(
+            "coupling_cost", unit: "", "Mean squared distance per element between z_0 and its noise in the last batch, by pairing.")
+        func cost(_ pairing: String) -> Meter {
+            let costLabels = labels + [("pairing", pairing)]
+            return Meter(label: costDescriptor.name, dimensions: costLabels,
+                         handler: registry.makeGauge(descriptor: costDescriptor, labels: costLabels), factory: factory)
+        }
+        independentCost = cost("independent")
+        coupledCost = cost("coupled")
         kernelLatency = timer("kernel", "Time the noising kernel took per batch.")
         endToEndLatency = timer("end_to_end", "Time from receiving a batch to handing its output to ZeroMQ.")
     }

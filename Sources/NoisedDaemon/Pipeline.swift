@@ -305,6 +305,10 @@ package final class Pipeline: @unchecked Sendable {
         for sigma in noised.sigmas { metrics.sigma.record(Double(sigma)) }
         metrics.step.set(Double(step))
         metrics.pendingOutput.set(Double(noiser.buffers.allocatedCount - noiser.buffers.idleCount))
+        if let cost = noised.couplingCost {
+            metrics.independentCost.set(cost.independent)
+            metrics.coupledCost.set(cost.coupled)
+        }
         if let weights = noised.binWeights {
             for (bin, weight) in weights.enumerated() { metrics.binWeight(bin).set(weight) }
         }

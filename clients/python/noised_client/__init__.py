@@ -4,6 +4,7 @@ from .client import Batch, Consumer, DeliveryError, DeliveryReport, Producer, Re
 from .codec import DTYPES, ProtocolError, decode, dtype_tag, encode
 from .feedback import Reporter, encode_report, new_generation, weighted_loss
 from .heap import keep_freed_memory
+from . import coupling
 from .keys import ClientKeys, read_key_file
 
 __all__ = ["Batch", "ClientKeys", "Consumer", "DeliveryError", "DeliveryReport", "Producer", "Rejection", "DTYPES", "ProtocolError", "Reporter", "decode",
