@@ -155,7 +155,9 @@ final class TransportCostTests: XCTestCase {
     func testCandidateNoiseIDRule() {
         XCTAssertEqual(NearestCandidate.noiseID(12345, candidate: 0), 12345)
         XCTAssertEqual(NearestCandidate.noiseID(12345, candidate: 1), 12345 | (1 << 56))
-        XCTAssertEqual(NearestCandidate.noiseID(.max, candidate: 255), .max >> 8)
+        XCTAssertEqual(NearestCandidate.noiseID(.max, candidate: 15), .max ^ (15 << 56))
+        // Bits 60-63 stay the fan-out output's.
+        XCTAssertEqual(NearestCandidate.maximumCandidates, 16)
     }
 
     func testZeroElementsCostNothing() {
