@@ -17,7 +17,7 @@ final class ExamplesTests: XCTestCase {
     func testEveryExampleParses() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertEqual(names, ["adaptive.yaml", "coarse-to-fine.yaml", "diffusion-forcing.yaml", "flux-packed.yaml",
-                               "flux-sequence-shift.yaml", "i2v-conditioning.yaml",
+                               "flux-sequence-shift.yaml", "i2v-conditioning.yaml", "immiscible-assignment.yaml",
                                "mochi-posterior.yaml", "mochi-uniform.yaml", "sd3-logit-normal-shift3.yaml",
                                "wan22-experts.yaml"])
         for name in names { XCTAssertNoThrow(try example(name), name) }
@@ -65,6 +65,12 @@ final class ExamplesTests: XCTestCase {
         XCTAssertEqual(config.input.posterior, PosteriorTensors(mean: "mean", logvar: "logvar"))
         XCTAssertTrue(config.output.includeClean)
         XCTAssertEqual(config.schedule.keyframes, [Keyframe(atStep: 0, distribution: .uniform)])
+    }
+
+    func testImmiscibleAssignmentCouplesBatchesWithinItsLimit() throws {
+        let config = try example("immiscible-assignment.yaml")
+        XCTAssertEqual(config.coupling, .assignment)
+        XCTAssertLessThanOrEqual(config.input.maxBatch, BatchCoupling.maxPairedBatch)
     }
 
     func testWan22ExpertsSplitSigmaAtTheBoundary() throws {

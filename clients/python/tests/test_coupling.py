@@ -132,3 +132,24 @@ def test_metrics_show_the_cost_before_and_after(daemon):
     independent = samples['noised_coupling_cost{pairing="independent"}']
     coupled = samples['noised_coupling_cost{pairing="coupled"}']
     assert 0 < coupled < independent, samples
+
+
+def test_frames_and_passthrough_are_untouched_by_the_coupling(daemon):
+    frames, shape = 4, (8, 2, 4, 3, 5)
+    config = coupling_config("assignment")
+    config["schedule"]["frames"] = {"axis": 2, "mode": "independent", "condition": [{"weight": 1}, {"weight": 1, "first": 1}]}
+    noised = daemon(config)
+    rng = np.random.default_rng(11)
+    sent = {"latents": (2 * rng.standard_normal(shape)).astype(np.float32),
+            "noise_id": np.arange(100, 108, dtype=np.uint64), "caption_ids": np.arange(8 * 3, dtype=np.int32).reshape(8, 3)}
+    [got] = exchange(noised, [sent], lockstep=True)
+    np.testing.assert_array_equal(got["caption_ids"], sent["caption_ids"])
+    np.testing.assert_array_equal(got["noise_id"], coupling.couple("assignment", sent["latents"], SEED, sent["noise_id"]))
+    assert np.any(got["noise_id"] != sent["noise_id"])
+    # σ per frame and the conditioning choice come from each sample's own id.
+    sigma, mask = reference.frame_sigmas(SEED, sent["noise_id"], frames, reference.uniform_sigma,
+                                         conditions=[(1, 0, 0), (1, 1, 0)])
+    np.testing.assert_allclose(got["sigma"], sigma, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got["cond_mask"], mask)
+    eps = reference.noise_batch(SEED, got["noise_id"], int(np.prod(shape[1:]))).reshape(shape)
+    np.testing.assert_allclose(got["eps"], eps, rtol=0, atol=5e-6)
