@@ -197,12 +197,14 @@ public enum ScheduleTool {
         public var svgPath: String?
         public var csvPath: String?
         public var latentShape: [Int]?
+        /// With `outputs`, the output whose schedule to show.
+        public var output: String?
 
         public init(configPath: String) { self.configPath = configPath }
     }
 
     public static func run(_ options: Options) throws -> String {
-        let config = try ConfigFile.load(options.configPath)
+        let config = try selectedConfig(try ConfigFile.load(options.configPath), output: options.output)
         let report = ScheduleReport(schedule: config.schedule, steps: options.steps, latentShape: options.latentShape)
         var output = [report.terminal()]
         if let path = options.svgPath {
@@ -220,6 +222,22 @@ public enum ScheduleTool {
             output.append(ScheduleReport.proposal(config: config, state: state, latentShape: options.latentShape))
         }
         return output.joined(separator: "\n")
+    }
+
+    /// The config whose schedule is shown: the file's, or with `outputs` the named output's.
+    static func selectedConfig(_ config: NoisedConfig, output: String?) throws -> NoisedConfig {
+        let names = config.outputs.map(\.name)
+        guard let output else {
+            guard names.isEmpty else {
+                throw ScheduleToolError(description: "the config has outputs \(names.joined(separator: ", ")), each with its own schedule: pick one with --output")
+            }
+            return config
+        }
+        guard let index = names.firstIndex(of: output) else {
+            throw ScheduleToolError(description: names.isEmpty ? "--output \(output): the config has no outputs"
+                : "--output \(output): the config's outputs are \(names.joined(separator: ", "))")
+        }
+        return config.config(ofOutput: index)
     }
 
     private static func write(_ text: String, to path: String) throws {

@@ -297,6 +297,7 @@ struct ScheduleCommand: ParsableCommand {
     @Option(help: "Write step,sigma,density rows to this CSV file.") var csv: String?
     @Option(help: "Latent shape for sequence-length shifts, batch first (default: the shift's base length).")
     var latentShape: Shape?
+    @Option(help: "With outputs: the output whose schedule to show (its state is in state_dir/<name>).") var output: String?
 
     func validate() throws {
         if let bad = steps?.values.first(where: { $0 < 0 }) { throw ValidationError("--steps must be 0 or more, got \(bad)") }
@@ -312,6 +313,7 @@ struct ScheduleCommand: ParsableCommand {
         options.svgPath = svg
         options.csvPath = csv
         options.latentShape = latentShape?.dimensions
+        options.output = output
         do { print(try ScheduleTool.run(options)) } catch {
             FileHandle.standardError.write(Data("noised: \(error)\n".utf8))
             throw ExitCode.failure

@@ -132,6 +132,25 @@ final class ScheduleReportTests: XCTestCase {
         options.svgPath = directory + "/missing/dir/c.svg"
         XCTAssertThrowsError(try ScheduleTool.run(options)) { XCTAssertTrue("\($0)".contains("missing/dir/c.svg"), "\($0)") }
     }
+
+    func testWithOutputsTheToolShowsTheOutputAskedFor() throws {
+        let directory = NSTemporaryDirectory() + "noised-schedule-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            outputs:
+              - {name: high, endpoint: 'ipc:///tmp/h', schedule: {sigma_min: 0.875, sigma_max: 1.0}}
+              - {name: low, endpoint: 'ipc:///tmp/l', schedule: {sigma_min: 0.0, sigma_max: 0.875}}
+            """.write(toFile: directory + "/o.yaml", atomically: true, encoding: .utf8)
+        var options = ScheduleTool.Options(configPath: directory + "/o.yaml")
+        XCTAssertThrowsError(try ScheduleTool.run(options)) { XCTAssertTrue("\($0)".contains("pick one with --output"), "\($0)") }
+        options.output = "high"
+        XCTAssertTrue(try ScheduleTool.run(options).hasPrefix("sigma in [0.875, 1.000]"))
+        options.output = "low"
+        XCTAssertTrue(try ScheduleTool.run(options).hasPrefix("sigma in [0.000, 0.875]"))
+        options.output = "mid"
+        XCTAssertThrowsError(try ScheduleTool.run(options)) { XCTAssertTrue("\($0)".contains("outputs are high, low"), "\($0)") }
+    }
 }
 
 /// Element names, text content and class attribute counts of a parsed document.
