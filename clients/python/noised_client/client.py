@@ -45,6 +45,11 @@ class Batch(dict):
         """The noise stream seed (`noised.seed`), None if absent."""
         return self._int_metadata("noised.seed")
 
+    @property
+    def output(self) -> str | None:
+        """With several outputs (`outputs`), the name of the one that sent this batch (`noised.output`)."""
+        return self.metadata.get("noised.output")
+
 
 def _curve_keys(server_key: str | None, public_key: str | None, secret_key: str | None,
                 keys: ClientKeys | None) -> tuple[str, ClientKeys] | None:

@@ -82,7 +82,7 @@ def test_copy_gives_every_batch_to_every_output_with_its_own_sigma_range_step_an
         seen = [which_input(batch, inputs) for batch in got[name]]
         assert seen == list(range(len(inputs))), (name, seen)
         for position, batch in enumerate(got[name]):
-            assert batch.metadata["noised.output"] == name
+            assert batch.output == name
             assert int(batch.metadata["noised.seq"]) == position
             assert int(batch.metadata["noised.step"]) == (position if name == "high" else position // 2)
             check_noised(batch, inputs[position], index, ranges[name])
