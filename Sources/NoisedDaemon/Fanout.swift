@@ -91,8 +91,15 @@ package final class Fanout: @unchecked Sendable {
             authenticator = nil
         }
         pipelines = try config.outputs.indices.map { index in
-            try Pipeline(config: config.relayedConfig(ofOutput: index), logger: logger, metrics: metrics[index],
-                         metricsAddress: metricsAddress, context: context, clock: clock, output: OutputIdentity(name: config.outputs[index].name, index: index))
+            do {
+                return try Pipeline(config: config.relayedConfig(ofOutput: index), logger: logger, metrics: metrics[index],
+                                    metricsAddress: metricsAddress, context: context, clock: clock,
+                                    output: OutputIdentity(name: config.outputs[index].name, index: index))
+            } catch let error as SocketAttachError {
+                // The output's own socket, named as the file names it.
+                throw SocketAttachError(keyPath: "outputs[\(index)]." + error.keyPath.replacingOccurrences(of: "output.", with: ""),
+                                        endpoint: error.endpoint, bind: error.bind, reason: error.reason)
+            }
         }
         routes = try config.outputs.enumerated().map { index, target in
             let relay = try ZMQSocket(context, type: .dealer)

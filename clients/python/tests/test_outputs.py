@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from noised_client import Consumer, Producer, Reporter, reference
-from tests.exchange import RECV_TIMEOUT_MS, SEND_TIMEOUT_MS, assert_nothing_more, receive
+from tests.exchange import SEND_TIMEOUT_MS, assert_nothing_more, receive
+from tests.harness import run_cli, write_config
 from tests.test_operations import parse_prometheus, scrape
 
 SHAPE = (3, 4, 5, 6)
@@ -236,3 +237,15 @@ def test_a_trainers_feedback_moves_only_its_outputs_step(daemon, sockets):
         else:
             pytest.fail("output b never took its trainers' step 500")
         assert int(got[0].metadata["noised.step"]) == 1 + attempt
+
+
+def test_an_output_that_cannot_bind_fails_the_start_naming_it(noised_bin, tmp_path, sockets):
+    # 192.0.2.0/24 is TEST-NET-1: never an address of this machine, so the bind fails at once.
+    config = {"state_dir": None, "metrics": {"listen": None},
+              "input": {"endpoint": f"ipc://{sockets}/in.sock", "acked_endpoint": f"ipc://{sockets}/acked.sock"},
+              "outputs": [{"name": "a", "endpoint": f"ipc://{sockets}/a.sock"},
+                          {"name": "b", "endpoint": "tcp://192.0.2.1:5000"}]}
+    path = write_config(tmp_path / "bad.yaml", config)
+    finished = run_cli(noised_bin, "run", "--config", str(path))
+    assert finished.returncode != 0
+    assert "outputs[1].endpoint tcp://192.0.2.1:5000: cannot bind" in finished.stderr, finished.stderr
