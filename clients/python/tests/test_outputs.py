@@ -249,3 +249,20 @@ def test_an_output_that_cannot_bind_fails_the_start_naming_it(noised_bin, tmp_pa
     finished = run_cli(noised_bin, "run", "--config", str(path))
     assert finished.returncode != 0
     assert "outputs[1].endpoint tcp://192.0.2.1:5000: cannot bind" in finished.stderr, finished.stderr
+
+
+def test_plain_producers_feed_the_outputs_and_sigterm_drains_them(daemon, sockets):
+    noised = daemon(outputs_config(sockets, "copy", [{"name": "a"}, {"name": "b"}]))
+    inputs = batches(5)
+    with Consumer(f"ipc://{sockets}/a.sock") as a, Consumer(f"ipc://{sockets}/b.sock") as b:
+        with Producer(noised.input_endpoint, acknowledged=False) as producer:
+            for batch in inputs:
+                producer.send(batch, timeout_ms=SEND_TIMEOUT_MS)
+        got = {"a": receive(a, len(inputs)), "b": receive(b, len(inputs))}
+        stopped = noised.stop()
+    assert stopped.returncode == 0, stopped.stderr
+    for name in got:
+        assert [which_input(batch, inputs) for batch in got[name]] == list(range(len(inputs)))
+    stops = [f for f in noised.log_records() if f.get("msg") == "stopped"]
+    assert sorted(f["output_name"] for f in stops) == ["a", "b"]
+    assert all(int(f["sent"]) == len(inputs) and int(f["undelivered"]) == 0 for f in stops), stops
