@@ -226,20 +226,7 @@ public final class ZMQSocket: @unchecked Sendable {
     @discardableResult
     public func send(parts: [[UInt8]], dontWait: Bool = false) throws(ZMQError) -> Bool {
         precondition(!parts.isEmpty, "a multipart message has at least one frame")
-        let socket = try open
-        for (index, part) in parts.enumerated() {
-            var flags = dontWait ? ZMQ_DONTWAIT : 0
-            if index < parts.count - 1 { flags |= ZMQ_SNDMORE }
-            while true {
-                let rc = part.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
-                if rc >= 0 { break }
-                let error = ZMQError("zmq_send")
-                if error.code == EINTR { continue }
-                if error.isTimeout && index == 0 { return false }
-                throw error
-            }
-        }
-        return true
+        return try sendCopies(parts, moreFollows: false, dontWait: dontWait)
     }
 
     /// Sends `prefix` (copied) then `message` as the last frame, sharing its bytes (libzmq counts
@@ -247,20 +234,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// valid here). False when the send timeout expired before the first frame was taken.
     @discardableResult
     public func send(prefix: [[UInt8]], sharing message: ZMQMessage, dontWait: Bool = false) throws(ZMQError) -> Bool {
-        if !prefix.isEmpty {
-            let socket = try open
-            for (index, part) in prefix.enumerated() {
-                let flags = (dontWait ? ZMQ_DONTWAIT : 0) | ZMQ_SNDMORE
-                while true {
-                    let rc = part.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
-                    if rc >= 0 { break }
-                    let error = ZMQError("zmq_send")
-                    if error.code == EINTR { continue }
-                    if error.isTimeout && index == 0 { return false }
-                    throw error
-                }
-            }
-        }
+        if !prefix.isEmpty, try !sendCopies(prefix, moreFollows: true, dontWait: dontWait) { return false }
         let shared = ZMQMessage()
         guard zmq_msg_copy(shared.msg, message.msg) == 0 else { throw ZMQError("zmq_msg_copy") }
         let socket = try open
@@ -272,6 +246,25 @@ public final class ZMQSocket: @unchecked Sendable {
             if error.isTimeout && prefix.isEmpty { return false }
             throw error
         }
+    }
+
+    /// Sends copies of `parts` as frames, the last with SNDMORE when more follow. False when the
+    /// send timeout expired before the first frame was taken.
+    private func sendCopies(_ parts: [[UInt8]], moreFollows: Bool, dontWait: Bool) throws(ZMQError) -> Bool {
+        let socket = try open
+        for (index, part) in parts.enumerated() {
+            var flags = dontWait ? ZMQ_DONTWAIT : 0
+            if index < parts.count - 1 || moreFollows { flags |= ZMQ_SNDMORE }
+            while true {
+                let rc = part.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
+                if rc >= 0 { break }
+                let error = ZMQError("zmq_send")
+                if error.code == EINTR { continue }
+                if error.isTimeout && index == 0 { return false }
+                throw error
+            }
+        }
+        return true
     }
 
     /// Sends `message` without copying its bytes. True when libzmq took it; false when the send

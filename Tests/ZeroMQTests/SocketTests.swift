@@ -37,6 +37,35 @@ final class SocketTests: XCTestCase {
         push.close(); pull.close()
     }
 
+    func testASharedMessageGoesToSeveralSocketsAndStaysReadable() throws {
+        let context = try ZMQContext()
+        let (push, pull) = try pair(context)
+        let payload = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        XCTAssertTrue(try push.send(copying: payload))
+        let received = try XCTUnwrap(try pull.receive())
+        var relays: [(ZMQSocket, ZMQSocket)] = []
+        for index in 0..<2 {
+            let sink = try ZMQSocket(context, type: .pull)
+            try sink.bind("inproc://shared-\(index)")
+            try sink.setTimeouts(receive: 5000)
+            let source = try ZMQSocket(context, type: .push)
+            try source.connect("inproc://shared-\(index)")
+            XCTAssertTrue(try source.send(prefix: [[UInt8(index)]], sharing: received))
+            relays.append((source, sink))
+        }
+        for (index, (_, sink)) in relays.enumerated() {
+            let parts = try XCTUnwrap(try sink.receiveMultipart())
+            XCTAssertEqual(parts, [[UInt8(index)], payload])
+        }
+        XCTAssertEqual(received.array, payload, "the sender's message is still its own")
+        // No peer room: a dontWait send reports false and queues nothing.
+        let lonely = try ZMQSocket(context, type: .push)
+        XCTAssertFalse(try lonely.send(prefix: [[1]], sharing: received, dontWait: true))
+        lonely.close()
+        for (source, sink) in relays { source.close(); sink.close() }
+        push.close(); pull.close()
+    }
+
     func testRouterReceivesFramesInPlaceAndRepliesToItsDealer() throws {
         let context = try ZMQContext()
         let router = try ZMQSocket(context, type: .router)
