@@ -22,8 +22,6 @@ package final class Fanout: @unchecked Sendable {
         let relay: ZMQSocket
         var whenFull: WhenFull
         var weight: Double
-        /// Smooth weighted round robin's running credit (`split`).
-        var credit = 0.0
         let forwarded: CoreMetrics.Counter
         let dropped: CoreMetrics.Counter
     }
@@ -50,6 +48,7 @@ package final class Fanout: @unchecked Sendable {
     private let acked: ZMQSocket?
     private var routes: [Route]
     private var pending: [UInt64: Pending] = [:]
+    private var turns: WeightedTurns
     private var nextTicket: UInt64 = 0
     /// The first ticket whose producer has not been answered.
     private var oldestPending: UInt64 = 0
@@ -111,6 +110,7 @@ package final class Fanout: @unchecked Sendable {
             return Route(name: target.name, relay: relay, whenFull: target.whenFull, weight: target.weight,
                          forwarded: counters.copies[index].forwarded, dropped: counters.copies[index].dropped)
         }
+        turns = WeightedTurns(weights: config.outputs.map(\.weight))
         (input, inputEvents) = try PipelineSockets.makeInput(context, config, security)
         acked = try PipelineSockets.makeAcked(context, config, security)
         heartbeat.beat()
@@ -311,14 +311,9 @@ package final class Fanout: @unchecked Sendable {
         }
     }
 
-    /// Smooth weighted round robin: exact shares, deterministic, no burst to one output.
     private func nextSplitRoute() -> Int {
-        let total = routes.reduce(0) { $0 + $1.weight }
-        for index in routes.indices { routes[index].credit += routes[index].weight }
-        var best = 0
-        for index in routes.indices where routes[index].credit > routes[best].credit { best = index }
-        routes[best].credit -= total
-        return best
+        turns.weights = routes.map(\.weight)
+        return turns.next()
     }
 
     /// Queues the batch on one output's relay. A `drop` output with no room is skipped at once; a
@@ -360,7 +355,7 @@ package final class Fanout: @unchecked Sendable {
 
     /// The producer's answer: ok if any output queued the batch (with the first such output's
     /// seq), else the first rejection, else unsent.
-    static func settle(_ answers: [Int: AckReply], names: [String]) -> AckReply {
+    package static func settle(_ answers: [Int: AckReply], names: [String]) -> AckReply {
         let ordered = answers.sorted { $0.key < $1.key }
         for (_, answer) in ordered { if case .ok = answer { return answer } }
         for (index, answer) in ordered {
@@ -436,4 +431,32 @@ struct FanoutCounters: Sendable {
     }
 
     func acknowledgement(_ status: String) -> CoreMetrics.Counter { acknowledgements[status] ?? acknowledgements["dropped"]! }
+}
+
+/// `fanout: split`'s order: smooth weighted round robin (nginx's), so of every sum(weights) turns
+/// each output takes exactly its weight (for whole weights), spread out rather than in bursts, and
+/// the same order on every run.
+package struct WeightedTurns {
+    package var weights: [Double] {
+        didSet { if weights.count != credits.count { credits = Array(repeating: 0, count: weights.count) } }
+    }
+    private var credits: [Double]
+
+    package init(weights: [Double]) {
+        precondition(!weights.isEmpty, "WeightedTurns needs at least one weight")
+        self.weights = weights
+        credits = Array(repeating: 0, count: weights.count)
+    }
+
+    /// The next output's index: every credit grows by its weight, the largest (the first of
+    /// equals) is taken and pays the total.
+    package mutating func next() -> Int {
+        var best = 0
+        for index in weights.indices {
+            credits[index] += weights[index]
+            if credits[index] > credits[best] { best = index }
+        }
+        credits[best] -= weights.reduce(0, +)
+        return best
+    }
 }
