@@ -225,6 +225,8 @@ def daemon_config(directory: Path, args) -> dict:
                      "pattern": "pull" if args.feedback_pattern == "push" else "sub"},
         "steps": {"batches_per_step": 1, "source": "feedback"},
         "shutdown": {"drain_seconds": 1},
+        # No metrics listener: the default port may be another daemon's on this host.
+        "metrics": {"listen": None},
         "schedule": {
             "sigma_min": 0.0,
             "sigma_max": 1.0,
