@@ -41,12 +41,13 @@ test: deps
 demo: build
 	@scripts/demo.sh $(BIN)
 
-# The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, the batch coupling
-# beside the kernel, then the Python consumer's receive rate with and without memory reuse (about
-# 11 minutes).
+# The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, one output beside a
+# copy fan-out to two, the batch coupling beside the kernel, then the Python consumer's receive rate
+# with and without memory reuse (about 12 minutes).
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
+	$(BIN) bench pipeline --fanout
 	$(BIN) bench coupling
 	$(PYTHON) clients/python/benchmarks/receive.py
 

@@ -6,7 +6,9 @@ import Glibc
 final class BenchChild {
     struct DaemonSettings {
         var input: String
-        var output: String
+        /// One endpoint: the ordinary `output`. Several: `outputs` named `out0`, `out1`, ... behind
+        /// `fanout: copy`.
+        var outputs: [String]
         var workers: Int
         var highWaterMark: Int
         /// 127.0.0.1 port of the metrics endpoint.
@@ -21,17 +23,31 @@ final class BenchChild {
     /// The YAML config of a bench daemon: no state kept, quick shutdown, the shipped defaults for
     /// everything else (so the non-finite check and the schedule run as they would in service).
     static func daemonConfig(_ settings: DaemonSettings) -> String {
-        """
-        seed: 1
-        workers: \(settings.workers)
-        log_level: info
-        state_dir: null
-        input: {endpoint: "\(settings.input)", acked_endpoint: null, bind: true, high_water_mark: \(settings.highWaterMark)}
-        output: {endpoint: "\(settings.output)", bind: true, high_water_mark: \(settings.highWaterMark)}
-        shutdown: {drain_seconds: 1}
-        metrics: {listen: "127.0.0.1:\(settings.metricsPort)"}
+        let outputs: String
+        if settings.outputs.count == 1 {
+            outputs = """
+                output: {endpoint: "\(settings.outputs[0])", bind: true, high_water_mark: \(settings.highWaterMark)}
+                """
+        } else {
+            // The outputs take bind and high-water mark from `output`, whose endpoint is then unused.
+            outputs = """
+                output: {bind: true, high_water_mark: \(settings.highWaterMark)}
+                fanout: copy
+                outputs:
+                \(settings.outputs.enumerated().map { "  - {name: out\($0), endpoint: \"\($1)\"}" }.joined(separator: "\n"))
+                """
+        }
+        return """
+            seed: 1
+            workers: \(settings.workers)
+            log_level: info
+            state_dir: null
+            input: {endpoint: "\(settings.input)", acked_endpoint: null, bind: true, high_water_mark: \(settings.highWaterMark)}
+            \(outputs)
+            shutdown: {drain_seconds: 1}
+            metrics: {listen: "127.0.0.1:\(settings.metricsPort)"}
 
-        """
+            """
     }
 
     /// `binary run` on a config written to `directory`.

@@ -30,9 +30,10 @@ final class BenchThread<Value: Sendable>: Sendable {
     }
 }
 
-/// The two ends of a bench pipeline in this process: a producer PUSHing latent batches into the
-/// system under test (noised or the relay) and a consumer PULLing what comes out.
-// @unchecked: each socket is used by one thread (producer or consumer); shared counts are Atomic.
+/// The ends of a bench pipeline in this process: a producer PUSHing latent batches into the
+/// system under test (noised or the relay) and a consumer PULLing what comes out of each of its
+/// outputs (several for a daemon with `outputs`).
+// @unchecked: each socket is used by one thread (producer or a consumer); shared counts are Atomic.
 final class BenchTraffic: @unchecked Sendable {
     /// What the consumer saw of one saturated run: arrival time and end-to-end latency per message.
     struct Arrivals: Sendable {
@@ -44,29 +45,32 @@ final class BenchTraffic: @unchecked Sendable {
 
     private let context: ZMQContext
     private let producer: ZMQSocket
-    private let consumer: ZMQSocket
+    /// One per output of the system under test.
+    private let consumers: [ZMQSocket]
     private let buffers: PrefilledBuffers
-    /// Batches the consumer has received in the current saturated run.
+    /// Batches the consumers have received in the current saturated run, summed over them.
     private let arrivalCount = Atomic<Int>(0)
     private static let pollMilliseconds: Int32 = 100
 
-    init(input: String, output: String, messages: BenchMessages, highWaterMark: Int32) throws {
-        context = try ZMQContext()
+    init(input: String, outputs: [String], messages: BenchMessages, highWaterMark: Int32) throws {
+        precondition(!outputs.isEmpty, "bench traffic needs an output to consume")
+        let context = try ZMQContext()
+        self.context = context
         producer = try ZMQSocket(context, type: .push)
-        consumer = try ZMQSocket(context, type: .pull)
-        for socket in [producer, consumer] {
+        consumers = try outputs.map { _ in try ZMQSocket(context, type: .pull) }
+        for socket in [producer] + consumers {
             try socket.setLinger(milliseconds: 0)
             try socket.setHighWaterMarks(send: highWaterMark, receive: highWaterMark)
             try socket.setTimeouts(send: Self.pollMilliseconds, receive: Self.pollMilliseconds)
         }
         try producer.connect(input)
-        try consumer.connect(output)
+        for (consumer, output) in zip(consumers, outputs) { try consumer.connect(output) }
         buffers = PrefilledBuffers(messages.input)
     }
 
     func close() {
         producer.close()
-        consumer.close()
+        for consumer in consumers { consumer.close() }
     }
 
     /// Sends as fast as the pipeline takes batches until `stop`; returns the count sent.
@@ -91,7 +95,7 @@ final class BenchTraffic: @unchecked Sendable {
     /// Receives until `stop` is raised and then nothing arrives for a while: at least
     /// `minimumQuietNanoseconds` and three times the mean gap between arrivals so far, so that
     /// the batches still queued in the pipeline come out before the next phase.
-    private func consume(until stop: StopFlag, minimumQuietNanoseconds: UInt64) throws -> Arrivals {
+    private func consume(_ consumer: ZMQSocket, until stop: StopFlag, minimumQuietNanoseconds: UInt64) throws -> Arrivals {
         var arrivals = Arrivals()
         var lastArrival = ProcessStats.monotonicNanoseconds()
         var quietNanoseconds: UInt64 {
@@ -116,20 +120,24 @@ final class BenchTraffic: @unchecked Sendable {
         }
     }
 
-    /// Runs producer and consumer on their own threads, calling `tick` about every 50 ms on this
-    /// thread: a warm-up of at least `warmupSeconds` and `warmupMessages` received batches (so
-    /// buffer pools have grown to their working size; bounded at 60 s), then at least `seconds`
-    /// and `minimumMessages` arrivals measured.
-    /// Then stops the producer and drains the pipeline. Returns the arrivals and the measured
-    /// window [start, end) in CLOCK_MONOTONIC nanoseconds.
+    /// Runs the producer and each consumer on their own threads, calling `tick` about every 50 ms
+    /// on this thread: a warm-up of at least `warmupSeconds` and `warmupMessages` received batches
+    /// per consumer (so buffer pools have grown to their working size; bounded at 60 s), then at
+    /// least `seconds` and `minimumMessages` arrivals per consumer measured.
+    /// Then stops the producer and drains the pipeline. Returns each consumer's arrivals, in the
+    /// order of `outputs`, and the measured window [start, end) in CLOCK_MONOTONIC nanoseconds.
     func saturate(warmupSeconds: Double, warmupMessages: Int, seconds: Double, minimumMessages: Int,
                   tick: (_ inWindow: Bool) -> Void)
-        throws -> (arrivals: Arrivals, window: Range<UInt64>) {
+        throws -> (arrivals: [Arrivals], window: Range<UInt64>) {
         let stopProducer = StopFlag(), stopConsumer = StopFlag()
         arrivalCount.store(0, ordering: .relaxed)
-        let consumerThread = BenchThread(name: "bench-consumer") { [self] in
-            try consume(until: stopConsumer, minimumQuietNanoseconds: 500_000_000)
+        let consumerThreads = consumers.map { consumer in
+            BenchThread(name: "bench-consumer") { [self] in
+                try consume(consumer, until: stopConsumer, minimumQuietNanoseconds: 500_000_000)
+            }
         }
+        // Counts are summed over the consumers; with a copy fan-out each gets every batch.
+        let warmupMessages = warmupMessages * consumers.count, minimumMessages = minimumMessages * consumers.count
         let producerThread = BenchThread(name: "bench-producer") { [self] in try produce(until: stopProducer) }
         let begin = ProcessStats.monotonicNanoseconds()
         let warmupEnd = begin + UInt64(warmupSeconds * 1e9), warmupLimit = begin + 60_000_000_000
@@ -152,13 +160,14 @@ final class BenchTraffic: @unchecked Sendable {
         stopProducer.raise()
         let producerResult = Result { try producerThread.join() }
         stopConsumer.raise()
-        let arrivals = try consumerThread.join()
+        let arrivals = try consumerThreads.map { try $0.join() }
         _ = try producerResult.get()
         return (arrivals, windowStart..<max(windowEnd, now))
     }
 
-    /// One batch at a time through an idle pipeline: send, wait for it to come out, repeat, for up
-    /// to `maxMessages` or `maxSeconds`. Returns each batch's end-to-end latency in seconds.
+    /// One batch at a time through an idle pipeline: send, wait for it to come out of every output,
+    /// repeat, for up to `maxMessages` or `maxSeconds`. Returns each batch's end-to-end latency
+    /// (until its last copy arrived) in seconds.
     func lockstep(maxMessages: Int, maxSeconds: Double) throws -> [Double] {
         let deadline = ProcessStats.monotonicNanoseconds() + UInt64(maxSeconds * 1e9)
         var latencies: [Double] = []
@@ -174,12 +183,14 @@ final class BenchTraffic: @unchecked Sendable {
                 guard ProcessStats.monotonicNanoseconds() < giveUp else { throw BenchError("the pipeline took no batch for 10 s") }
             }
             // Batches still in flight from the saturated phase carry older stamps: skip them.
-            while true {
-                if let received = try consumer.receive() {
-                    let stamp = received.withUnsafeBytes { bytes in SendStamp.offset(in: bytes).flatMap { SendStamp.read(bytes, at: $0) } }
-                    if stamp == sent { break }
-                } else if ProcessStats.monotonicNanoseconds() >= giveUp {
-                    throw BenchError("the batch sent did not come out of the pipeline within 10 s")
+            for consumer in consumers {
+                while true {
+                    if let received = try consumer.receive() {
+                        let stamp = received.withUnsafeBytes { bytes in SendStamp.offset(in: bytes).flatMap { SendStamp.read(bytes, at: $0) } }
+                        if stamp == sent { break }
+                    } else if ProcessStats.monotonicNanoseconds() >= giveUp {
+                        throw BenchError("the batch sent did not come out of the pipeline within 10 s")
+                    }
                 }
             }
             latencies.append(Double(ProcessStats.monotonicNanoseconds() - sent) / 1e9)

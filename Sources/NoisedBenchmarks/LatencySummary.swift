@@ -74,6 +74,21 @@ package struct PrometheusHistogram: Sendable, Equatable {
         return lower
     }
 
+    /// `<name>_sum` and `<name>_count` of the histogram `name`, each summed over its label sets
+    /// (one per output of a fan-out); nil when the exposition has no `_count` of it.
+    package static func totals(named name: String, in exposition: String) -> (sum: Double, count: Double)? {
+        func total(_ series: String) -> Double? {
+            let values = exposition.split(separator: "\n").compactMap { line -> Double? in
+                guard line.hasPrefix(series), let next = line.dropFirst(series.count).first, next == " " || next == "{",
+                      let value = line.split(separator: " ").last else { return nil }
+                return Double(value)
+            }
+            return values.isEmpty ? nil : values.reduce(0, +)
+        }
+        guard let count = total(name + "_count") else { return nil }
+        return (total(name + "_sum") ?? 0, count)
+    }
+
     package var summary: LatencySummary? {
         guard let p50 = quantile(0.5), let p99 = quantile(0.99) else { return nil }
         return LatencySummary(p50: p50, p99: p99, count: Int(total))
@@ -89,6 +104,15 @@ enum DaemonMetrics {
 
     /// The exposition text, or nil when the daemon serves none.
     static func scrape(port: Int) -> String? { ProcessStats.httpGet(port: port, path: "/metrics") }
+
+    /// The mean of the observations between two scrapes, over every label set of `name`; nil
+    /// without observations or without metrics.
+    static func meanSeconds(_ name: String, before: String?, after: String?) -> Double? {
+        guard let after, let later = PrometheusHistogram.totals(named: name, in: after) else { return nil }
+        let earlier = before.flatMap { PrometheusHistogram.totals(named: name, in: $0) } ?? (0, 0)
+        let count = later.count - earlier.count
+        return count > 0 ? (later.sum - earlier.sum) / count : nil
+    }
 
     /// Quantiles of the observations between two scrapes.
     static func histogram(_ name: String, before: String?, after: String?) -> LatencySummary? {

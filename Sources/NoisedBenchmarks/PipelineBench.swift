@@ -149,7 +149,7 @@ public struct PipelineBench {
     }
 
     public func run() throws -> Report {
-        try validate()
+        try Self.validate(options)
         HeapPolicy.keepFreedMemory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("noised-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -172,7 +172,8 @@ public struct PipelineBench {
         return report
     }
 
-    private func validate() throws {
+    /// The options every pipeline bench (this one and the fan-out's) needs.
+    static func validate(_ options: Options) throws {
         guard FileManager.default.isExecutableFile(atPath: options.daemonBinary) else {
             throw BenchError("the daemon binary \(options.daemonBinary) is not an executable file")
         }
@@ -188,10 +189,13 @@ public struct PipelineBench {
         }
     }
 
-    private func endpoints(_ transport: Transport, directory: String, name: String) throws -> (input: String, output: String) {
+    /// An input endpoint and `outputs` output endpoints of one system under test.
+    static func endpoints(_ transport: Transport, directory: String, name: String, outputs: Int = 1) throws
+        -> (input: String, outputs: [String]) {
         switch transport {
-        case .ipc: ("ipc://\(directory)/\(name)-in", "ipc://\(directory)/\(name)-out")
-        case .tcp: ("tcp://127.0.0.1:\(try ProcessStats.freeLoopbackPort())", "tcp://127.0.0.1:\(try ProcessStats.freeLoopbackPort())")
+        case .ipc: ("ipc://\(directory)/\(name)-in", (0..<outputs).map { "ipc://\(directory)/\(name)-out\($0)" })
+        case .tcp: ("tcp://127.0.0.1:\(try ProcessStats.freeLoopbackPort())",
+                    try (0..<outputs).map { _ in "tcp://127.0.0.1:\(try ProcessStats.freeLoopbackPort())" })
         }
     }
 
@@ -202,25 +206,25 @@ public struct PipelineBench {
         // Enough batches for the daemon's and the relay's buffer pools to reach their working size.
         let warmupMessages = options.highWaterMark + 2
 
-        let daemonEnds = try endpoints(transport, directory: directory, name: name + "-noised")
+        let daemonEnds = try Self.endpoints(transport, directory: directory, name: name + "-noised")
         let metricsPort = try ProcessStats.freeLoopbackPort()
         let daemon = try BenchChild.daemon(
             binary: options.daemonBinary,
-            settings: .init(input: daemonEnds.input, output: daemonEnds.output, workers: options.workers,
+            settings: .init(input: daemonEnds.input, outputs: daemonEnds.outputs, workers: options.workers,
                             highWaterMark: options.highWaterMark, metricsPort: metricsPort),
             directory: directory, name: name)
         defer { daemon.stop() }
-        let traffic = try BenchTraffic(input: daemonEnds.input, output: daemonEnds.output, messages: messages, highWaterMark: hwm)
+        let traffic = try BenchTraffic(input: daemonEnds.input, outputs: daemonEnds.outputs, messages: messages, highWaterMark: hwm)
         defer { traffic.close() }
         // The relay between its own producer and consumer; it idles while noised is measured.
-        let relayEnds = try endpoints(transport, directory: directory, name: name + "-relay")
+        let relayEnds = try Self.endpoints(transport, directory: directory, name: name + "-relay")
         let relay = try BenchRelay.start(
             binary: options.daemonBinary,
-            options: .init(input: relayEnds.input, output: relayEnds.output, latentBytes: size, dtype: dtype,
+            options: .init(input: relayEnds.input, output: relayEnds.outputs[0], latentBytes: size, dtype: dtype,
                            highWaterMark: options.highWaterMark),
             logPath: directory + "/\(name)-relay.log")
         defer { relay.stop() }
-        let relayTraffic = try BenchTraffic(input: relayEnds.input, output: relayEnds.output, messages: messages, highWaterMark: hwm)
+        let relayTraffic = try BenchTraffic(input: relayEnds.input, outputs: relayEnds.outputs, messages: messages, highWaterMark: hwm)
         defer { relayTraffic.close() }
 
         var resident: [(time: UInt64, bytes: Int)] = []
@@ -230,7 +234,7 @@ public struct PipelineBench {
         let secondsPerRound = options.secondsPerCase / Double(options.rounds)
         for _ in 0..<options.rounds {
             var cpu: (first: (time: UInt64, seconds: Double)?, last: (time: UInt64, seconds: Double)?) = (nil, nil)
-            let (arrivals, window) = try traffic.saturate(
+            let (consumed, window) = try traffic.saturate(
                 warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound,
                 minimumMessages: options.minimumMessagesPerRound
             ) { inWindow in
@@ -240,6 +244,7 @@ public struct PipelineBench {
                     if cpu.first == nil { cpu.first = (now, seconds) } else { cpu.last = (now, seconds) }
                 }
             }
+            let arrivals = consumed[0]
             guard arrivals.unstamped == 0 else { throw BenchError("\(arrivals.unstamped) noised batches lost their send stamp") }
             let noised = Self.throughput(arrivalTimes: arrivals.times, window: window, latentBytes: size)
             noisedRounds.append(noised)
@@ -252,7 +257,7 @@ public struct PipelineBench {
             let relayRun = try relayTraffic.saturate(
                 warmupSeconds: options.warmupSeconds, warmupMessages: warmupMessages, seconds: secondsPerRound,
                 minimumMessages: options.minimumMessagesPerRound) { _ in }
-            relayRounds.append(Self.throughput(arrivalTimes: relayRun.arrivals.times, window: relayRun.window, latentBytes: size))
+            relayRounds.append(Self.throughput(arrivalTimes: relayRun.arrivals[0].times, window: relayRun.window, latentBytes: size))
         }
 
         let scrapeBefore = DaemonMetrics.scrape(port: metricsPort)

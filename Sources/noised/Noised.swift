@@ -110,15 +110,17 @@ struct Bench: ParsableCommand {
 
     struct Pipeline: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Producer → noised → consumer on loopback, beside a plain ZeroMQ relay moving the same bytes.")
+            abstract: "Producer → noised → consumer on loopback, beside a plain ZeroMQ relay moving the same bytes, or (--fanout) beside fanout: copy to two outputs.")
 
         @Flag(help: "A smoke run: 256 KiB only, short phases.") var quick = false
+        @Flag(help: "Instead of the relay comparison: one output beside fanout: copy to two outputs (default ipc, f32, 4M,32M).")
+        var fanout = false
         @Option(help: "Measured seconds per case and side, split over the rounds.") var duration: Double?
-        @Option(help: "Alternating noised and relay windows per case (default 3; 1 with --quick).") var rounds: Int?
+        @Option(help: "Alternating windows per case, noised and relay (A and B with --fanout) (default 3; 1 with --quick).") var rounds: Int?
         @Option(help: "Warm-up seconds per round.") var warmup: Double?
         @Option(help: "Bytes of z_0 per message, e.g. 256K,4M,32M,128M.") var sizes: String?
-        @Option(help: "Transports: ipc, tcp.") var transports = CommaList<PipelineBench.Transport>(argument: "ipc,tcp")!
-        @Option(help: "Latent dtypes: f32, f16, bf16.") var dtypes = CommaList<ElementType>(argument: "f32,bf16")!
+        @Option(help: "Transports: ipc, tcp (default ipc,tcp; ipc with --fanout).") var transports: CommaList<PipelineBench.Transport>?
+        @Option(help: "Latent dtypes: f32, f16, bf16 (default f32,bf16; f32 with --fanout).") var dtypes: CommaList<ElementType>?
         @Option(help: "The daemon's kernel workers.") var workers = 2
         @Option(help: "Input and output high-water marks (daemon, relay and bench sockets).") var hwm = 4
         @Option(help: "Seconds the daemon sits without input for the idle CPU figure.") var idleSeconds: Double?
@@ -127,20 +129,30 @@ struct Bench: ParsableCommand {
 
         func run() throws {
             let binary = try daemon ?? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-            var options = quick ? PipelineBench.Options.quick(daemonBinary: binary) : PipelineBench.Options(daemonBinary: binary)
+            var options = switch (quick, fanout) {
+            case (false, false): PipelineBench.Options(daemonBinary: binary)
+            case (true, false): PipelineBench.Options.quick(daemonBinary: binary)
+            case (false, true): PipelineBench.Options.fanout(daemonBinary: binary)
+            case (true, true): PipelineBench.Options.quickFanout(daemonBinary: binary)
+            }
             if let duration { options.secondsPerCase = duration }
             if let rounds { options.rounds = rounds }
             if let warmup { options.warmupSeconds = warmup }
             if let idleSeconds { options.idleSeconds = idleSeconds }
             if let sizes { options.sizes = try sizes.split(separator: ",").map { try PipelineBench.parseSize(String($0)) } }
-            options.transports = transports.values
-            options.dtypes = dtypes.values
+            if let transports { options.transports = transports.values }
+            if let dtypes { options.dtypes = dtypes.values }
             options.workers = workers
             options.highWaterMark = hwm
-            let bench = PipelineBench(options: options) { FileHandle.standardError.write(Data("noised bench: \($0)\n".utf8)) }
+            let progress = { (line: String) in FileHandle.standardError.write(Data("noised bench: \(line)\n".utf8)) }
             do {
-                let report = try bench.run()
-                print(json ? try PipelineBench.renderJSON(report) : PipelineBench.renderTable(report), terminator: "")
+                if fanout {
+                    let report = try FanoutBench(options: options, progress: progress).run()
+                    print(json ? try FanoutBench.renderJSON(report) : FanoutBench.renderTable(report), terminator: "")
+                } else {
+                    let report = try PipelineBench(options: options, progress: progress).run()
+                    print(json ? try PipelineBench.renderJSON(report) : PipelineBench.renderTable(report), terminator: "")
+                }
             } catch let error as BenchError {
                 FileHandle.standardError.write(Data("noised bench: \(error)\n".utf8))
                 throw ExitCode.failure

@@ -62,6 +62,33 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertTrue(lines.first?.contains("medians of 2 alternating rounds") ?? false, lines.first ?? "")
     }
 
+    func testQuickFanoutBenchReportsOneOutputBesideTwoCopies() throws {
+        let binary = try noisedBinary()
+        let result = try run(binary, ["bench", "pipeline", "--fanout", "--quick", "--rounds", "2", "--duration", "0.001", "--json"])
+        XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
+        let report = try JSONDecoder().decode(FanoutBench.Report.self, from: Data(result.output.utf8))
+        XCTAssertEqual(report.rows.map { "\($0.transport.rawValue) \($0.dtype) \($0.latentBytes)" }, ["ipc f32 \(256 << 10)"])
+        for row in report.rows {
+            XCTAssertEqual(row.roundExtras.count, 2, "\(row)")
+            // Case A's one consumer and both of case B's received batches in every round's window.
+            XCTAssertGreaterThan(row.single.messagesPerSecond, 0, "\(row)")
+            XCTAssertGreaterThanOrEqual(row.single.messages, 2 * 3, "\(row)")
+            XCTAssertEqual(row.copiedPerOutput.count, 2, "\(row)")
+            for output in row.copiedPerOutput {
+                XCTAssertGreaterThan(output.messagesPerSecond, 0, "\(row)")
+                XCTAssertGreaterThanOrEqual(output.messages, 2 * 3, "\(row)")
+            }
+            XCTAssertGreaterThan(row.copied.messagesPerSecond, 0, "\(row)")
+            // Both daemons serve their kernel histogram (B's labelled by output).
+            XCTAssertGreaterThan(try XCTUnwrap(row.singleKernelSeconds), 0, "\(row)")
+            XCTAssertGreaterThan(try XCTUnwrap(row.copiedKernelSeconds), 0, "\(row)")
+        }
+
+        let lines = FanoutBench.renderTable(report).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("ipc f32 256 KiB: copy-2 extra / batch: ") }.count, 1, lines.joined(separator: "\n"))
+        XCTAssertEqual(lines.filter { $0.hasPrefix("ipc") && $0.contains("256 KiB") }.count, 2, lines.joined(separator: "\n"))
+    }
+
     func testKernelBenchPrintsNumpyBesideTheKernelWhenNumpyIsThere() throws {
         let binary = try noisedBinary()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
