@@ -17,7 +17,13 @@ let avx512KernelFlags: [SwiftSetting] = [
     // AVX512_BF16 only for the bf16 stores of BF16x16Native, used where cpuid reports it.
     .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-Xcc", "-mavx512bf16"]),
 ]
+// The 512-bit dot tiles of the transport costs; TransportCost calls them only where
+// NoiseKernel.Implementation says AVX-512 is available.
+let avx512CouplingFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4"]),
+]
 #else
+let avx512CouplingFlags: [SwiftSetting] = []
 let avx512KernelFlags: [SwiftSetting] = []
 let kernelFlags: [SwiftSetting] = []
 let noiseKernelFlags: [SwiftSetting] = []
@@ -56,7 +62,9 @@ let package = Package(
         .target(name: "NoiseKernel", dependencies: ["CCPUFeatures", "NoiseKernelAVX512", "NoiseKernelCore"], swiftSettings: noiseKernelFlags),
         // Batch coupling: transport costs between a batch's z_0 and candidate noise streams, and
         // the assignment, Sinkhorn and nearest-candidate choices made from them.
-        .target(name: "Coupling", dependencies: ["NoiseKernel", "NoiseKernelCore", "Schedule"], swiftSettings: noiseKernelFlags),
+        .target(name: "Coupling", dependencies: ["CouplingAVX512", "NoiseKernel", "NoiseKernelCore", "Schedule"],
+                swiftSettings: noiseKernelFlags),
+        .target(name: "CouplingAVX512", swiftSettings: avx512CouplingFlags),
         .target(name: "Schedule"),
         .target(name: "Configuration", dependencies: ["Schedule", "NoisedProtocol", "Yams"]),
 

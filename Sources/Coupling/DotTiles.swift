@@ -6,7 +6,8 @@ import _Builtin_intrinsics.intel
 /// whatever tile computes it: element e goes to lane e mod 8 of one accumulator, which starts at
 /// zero and takes one fused multiply-add per eight elements in element order; the eight lanes are
 /// then added as (l + l+4), then (l + l+2), then lane 0 + lane 1 (`laneSum`). So a cost does not
-/// depend on how a matrix is split into tiles or parts.
+/// depend on how a matrix is split into tiles or parts, nor on the vector width: `DotTiles16`
+/// (AVX-512) keeps the same order with two pairs in each 512-bit accumulator.
 ///
 /// Chunks are zero-padded to a multiple of eight elements (the padding adds exact zeros).
 enum DotTiles {

@@ -1,3 +1,6 @@
+#if arch(x86_64)
+import CouplingAVX512
+#endif
 import NoiseKernel
 import NoiseKernelCore
 
@@ -14,18 +17,47 @@ import NoiseKernelCore
 /// precision, and then still keeps the absolute precision that ranks it far below every other.
 ///
 /// The order is fixed, so a cost is the same for any split into parts and any worker count:
-/// chunks of `chunkElements` in element order; in each chunk the f32 dot products of `DotTiles`;
+/// chunks of `chunkElements` in element order; in each chunk the f32 dot products of `DotTiles`
+/// (eight lanes a pair, the same bits in 256- and 512-bit vectors, so also on any machine);
 /// each chunk's three partials widened to Double and added to per-row ||z||², per-column ||ε||² and
 /// per-pair z·ε totals in chunk order; at the end cost = (||z||² + ||ε||²) − 2 z·ε in Double.
 public struct TransportCost: Sendable {
     /// Elements per chunk: part of the definition of a cost (it sets where f32 sums are widened).
     public static let chunkElements = 512
     public let stream: NoiseStream
+    /// The instruction sets of the noise fills and the dot tiles; every one gives the same costs.
     public let implementation: NoiseKernel.Implementation
 
     public init(stream: NoiseStream, implementation: NoiseKernel.Implementation = .best) {
         precondition(implementation.isAvailable, "TransportCost: \(implementation) is not available on this CPU")
         (self.stream, self.implementation) = (stream, implementation)
+    }
+
+    private var wideTiles: Bool { implementation == .avx512 || implementation == .avx512bf16 }
+
+    /// out[r] += ||x_r||² over the chunk for `rows` rows of a scratch.
+    private func squares(_ x: UnsafeMutablePointer<Float>, rows: Int, count: Int, into out: UnsafeMutablePointer<Double>) {
+        #if arch(x86_64)
+        if wideTiles { return DotTiles16.squares(x, stride: Self.chunkElements, rows: rows, count: count, into: out) }
+        #endif
+        for row in 0..<rows {
+            let start = UnsafePointer(x + row * Self.chunkElements)
+            out[row] += Double(DotTiles.dot(start, start, count: count))
+        }
+    }
+
+    /// ze[r * width + c] += z_r · ε_c for the chunk's rows and columns.
+    private func block(_ scratch: ChunkScratch, rows: Int, columns: Int, count: Int) {
+        let (z, e, chunk) = (UnsafePointer(scratch.z(0)), UnsafePointer(scratch.eps(0)), Self.chunkElements)
+        #if arch(x86_64)
+        if wideTiles {
+            DotTiles16.block(z, zStride: chunk, rows: rows, e, eStride: chunk, columns: columns, count: count,
+                             into: scratch.ze, outStride: columns, pairedRows: scratch.pairedLatents)
+            return
+        }
+        #endif
+        DotTiles.block(z, zStride: chunk, rows: rows, e, eStride: chunk, columns: columns, count: count,
+                       into: scratch.ze, outStride: columns)
     }
 
     /// Contiguous ranges of `count` columns (or rows), one per part, for splitting a matrix over
@@ -68,12 +100,9 @@ public struct TransportCost: Sendable {
                 scratch.fillEps(stream, implementation, noiseID: candidates[columns.lowerBound + column], elements: elements,
                                 into: scratch.eps(column))
             }
-            for row in 0..<rows { scratch.zz[row] += Double(DotTiles.dot(scratch.z(row), scratch.z(row), count: count)) }
-            for column in 0..<width {
-                scratch.ee[column] += Double(DotTiles.dot(scratch.eps(column), scratch.eps(column), count: count))
-            }
-            DotTiles.block(UnsafePointer(scratch.z(0)), zStride: chunk, rows: rows, UnsafePointer(scratch.eps(0)),
-                           eStride: chunk, columns: width, count: count, into: scratch.ze, outStride: width)
+            squares(scratch.z(0), rows: rows, count: count, into: scratch.zz)
+            squares(scratch.eps(0), rows: width, count: count, into: scratch.ee)
+            block(scratch, rows: rows, columns: width, count: count)
         }
         for row in 0..<rows {
             for column in 0..<width {
@@ -121,12 +150,9 @@ public struct TransportCost: Sendable {
                     scratch.fillEps(stream, implementation, noiseID: NearestCandidate.noiseID(noiseIDs[row], candidate: candidate),
                                     elements: elements, into: scratch.eps(candidate))
                 }
-                scratch.zz[0] += Double(DotTiles.dot(scratch.z(0), scratch.z(0), count: count))
-                for candidate in 0..<candidates {
-                    scratch.ee[candidate] += Double(DotTiles.dot(scratch.eps(candidate), scratch.eps(candidate), count: count))
-                }
-                DotTiles.block(UnsafePointer(scratch.z(0)), zStride: chunk, rows: 1, UnsafePointer(scratch.eps(0)),
-                               eStride: chunk, columns: candidates, count: count, into: scratch.ze, outStride: candidates)
+                squares(scratch.z(0), rows: 1, count: count, into: scratch.zz)
+                squares(scratch.eps(0), rows: candidates, count: count, into: scratch.ee)
+                block(scratch, rows: 1, columns: candidates, count: count)
             }
             for candidate in 0..<candidates {
                 out[row * candidates + candidate] = (scratch.zz[0] + scratch.ee[candidate]) - 2 * scratch.ze[candidate]
@@ -139,6 +165,8 @@ public struct TransportCost: Sendable {
 /// totals.
 private struct ChunkScratch {
     let latents: UnsafeMutablePointer<Float>
+    /// The latents again, rows paired for the 512-bit tiles (`DotTiles16.block`).
+    let pairedLatents: UnsafeMutablePointer<Float>
     let noise: UnsafeMutablePointer<Float>
     let zz: UnsafeMutablePointer<Double>
     let ee: UnsafeMutablePointer<Double>
@@ -149,6 +177,7 @@ private struct ChunkScratch {
     init(rows: Int, columns: Int) {
         (self.rows, self.columns) = (rows, columns)
         latents = .allocate(capacity: rows * TransportCost.chunkElements)
+        pairedLatents = .allocate(capacity: rows * TransportCost.chunkElements)
         noise = .allocate(capacity: columns * TransportCost.chunkElements)
         zz = .allocate(capacity: rows)
         ee = .allocate(capacity: columns)
@@ -167,7 +196,7 @@ private struct ChunkScratch {
     func z(_ row: Int) -> UnsafeMutablePointer<Float> { latents + row * chunk }
     func eps(_ column: Int) -> UnsafeMutablePointer<Float> { noise + column * chunk }
 
-    /// A chunk's length rounded up to whole vectors; the loads below zero the padding.
+    /// A chunk's length rounded up to the eight lanes of the order; the loads below zero the padding.
     func paddedCount(_ count: Int) -> Int { (count + 7) & ~7 }
 
     func loadLatent(_ samples: LatentSamples, row: Int, elements: Range<Int>, into target: UnsafeMutablePointer<Float>) {
@@ -200,6 +229,7 @@ private struct ChunkScratch {
 
     func deallocate() {
         latents.deallocate()
+        pairedLatents.deallocate()
         noise.deallocate()
         zz.deallocate()
         ee.deallocate()
