@@ -20,6 +20,7 @@ __all__ = [
     "logit_normal_sigma",
     "noised_z_t",
     "posterior_xi",
+    "output_noise_ids",
     "posterior_z0",
     "frame_sigmas",
     "stratify",
@@ -244,3 +245,11 @@ def posterior_z0(seed: int, noise_ids, mean, logvar) -> np.ndarray:
     n = int(np.prod(mean64.shape[1:]))
     xi = posterior_xi(seed, noise_ids, n).reshape(mean64.shape)
     return mean64 + np.exp(logvar64 / 2) * xi
+
+
+def output_noise_ids(noise_ids, output: int) -> np.ndarray:
+    """The noise ids output `output` (its index in `outputs`, from 0) of a fan-out sends for input
+    ids `noise_ids`: the index in the top four bits, so copies of a sample never share eps."""
+    if not 0 <= output < 16:
+        raise ValueError(f"output index must be in 0...15, got {output}")
+    return np.asarray(noise_ids, dtype=np.uint64) ^ (np.uint64(output) << np.uint64(60))

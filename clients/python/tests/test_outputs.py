@@ -51,7 +51,8 @@ def which_input(got, inputs):
 
 def check_noised(got, sent, index, sigma_range):
     """The output's ids are the input's with the output's index folded in; ε, σ range and z_t follow."""
-    ids = sent["noise_id"] ^ np.uint64(index << OUTPUT_BIT)
+    ids = reference.output_noise_ids(sent["noise_id"], index)
+    np.testing.assert_array_equal(ids, sent["noise_id"] ^ np.uint64(index << OUTPUT_BIT))
     np.testing.assert_array_equal(got["noise_id"], ids)
     low, high = sigma_range
     assert np.all((got["sigma"] >= low) & (got["sigma"] <= high)), (got["sigma"], sigma_range)
