@@ -7,9 +7,10 @@ import NoiseKernelCore
 /// Each case starts two `noised run` children with the same transport, dtype, message size,
 /// workers and high-water marks: A with the ordinary `output` and one consumer, B with
 /// `fanout: copy` to two `outputs` and a consumer draining each. They are saturated in turn,
-/// `rounds` times each (a `DaemonComparison`). B's rate counts input batches (each reaches both consumers); its extra cost per
-/// batch is the median over the rounds of (B's time per batch − A's) / A's, which two full
-/// pipelines sharing nothing would put at 1 (a second kernel pass and a second send).
+/// `rounds` times each (a `DaemonComparison`). B's rate counts input batches (each reaches both
+/// consumers); its extra cost per batch is the median over the rounds of (B's time per batch −
+/// A's) / A's, which two full pipelines sharing nothing would put at 1 (a second kernel pass and a
+/// second send).
 public struct FanoutBench {
     public struct Row: Sendable, Codable, Equatable {
         public var transport: PipelineBench.Transport
