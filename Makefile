@@ -42,12 +42,13 @@ demo: build
 	@scripts/demo.sh $(BIN)
 
 # The kernel beside numpy and memcpy, the pipeline beside a plain ZeroMQ relay, one output beside a
-# copy fan-out to two, the batch coupling beside the kernel, then the Python consumer's receive rate
-# with and without memory reuse (about 12 minutes).
+# copy fan-out to two, the pipeline without and with exact batch coupling, the coupling steps beside
+# the kernel, then the Python consumer's receive rate with and without memory reuse (about 13 minutes).
 bench: build
 	$(BIN) bench kernel
 	$(BIN) bench pipeline
 	$(BIN) bench pipeline --fanout
+	$(BIN) bench pipeline --coupling assignment
 	$(BIN) bench coupling
 	$(PYTHON) clients/python/benchmarks/receive.py
 

@@ -13,6 +13,9 @@ final class BenchChild {
         var highWaterMark: Int
         /// 127.0.0.1 port of the metrics endpoint.
         var metricsPort: Int
+        /// `schedule.coupling.method`, with the daemon's defaults for its parameters; nil: no
+        /// `schedule` key, so no coupling.
+        var coupling: CouplingMethod? = nil
     }
 
     let process = Process()
@@ -37,6 +40,7 @@ final class BenchChild {
                 \(settings.outputs.enumerated().map { "  - {name: out\($0), endpoint: \"\($1)\"}" }.joined(separator: "\n"))
                 """
         }
+        let schedule = settings.coupling.map { "schedule: {coupling: {method: \($0.rawValue)}}\n" } ?? ""
         return """
             seed: 1
             workers: \(settings.workers)
@@ -46,7 +50,7 @@ final class BenchChild {
             \(outputs)
             shutdown: {drain_seconds: 1}
             metrics: {listen: "127.0.0.1:\(settings.metricsPort)"}
-
+            \(schedule)
             """
     }
 

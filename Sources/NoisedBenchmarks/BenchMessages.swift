@@ -66,12 +66,20 @@ package struct BenchMessages: Sendable {
 
     /// A batch of `samples` rows of z_0 totalling `latentBytes` bytes of `dtype`.
     package init(latentBytes: Int, dtype: ElementType, samples: Int = 2) throws {
-        let elements = latentBytes / dtype.byteCount
-        guard latentBytes > 0, latentBytes % (dtype.byteCount * samples) == 0 else {
+        guard latentBytes > 0, samples > 0, latentBytes % (dtype.byteCount * samples) == 0 else {
             throw BenchError("message size \(latentBytes) bytes is not a positive multiple of \(samples) \(dtype.rawValue) samples")
         }
+        try self.init(shape: [samples, latentBytes / dtype.byteCount / samples], dtype: dtype)
+    }
+
+    /// A batch of z_0 of `shape`, batch first.
+    package init(shape: [Int], dtype: ElementType) throws {
+        guard shape.count >= 2, shape.allSatisfy({ $0 > 0 }) else {
+            throw BenchError("latent shape \(shape) must be a batch and at least one more dimension, each positive")
+        }
+        let samples = shape[0], elements = shape.reduce(1, *)
+        let latentBytes = elements * dtype.byteCount
         self.latentBytes = latentBytes
-        let shape = [samples, elements / samples]
         let metadata = ["source": "noised bench"]
         input = try MessageTemplate(
             entries: [.init(name: "latents", dtype: dtype.dtype, shape: shape), SendStamp.entry], metadata: metadata

@@ -1,5 +1,4 @@
 import Foundation
-import NoisedRuntime
 import NoiseKernel
 import NoiseKernelCore
 
@@ -8,10 +7,10 @@ import NoiseKernelCore
 /// Each case starts two `noised run` children with the same transport, dtype, message size,
 /// workers and high-water marks: A with the ordinary `output` and one consumer, B with
 /// `fanout: copy` to two `outputs` and a consumer draining each. They are saturated in turn,
-/// `rounds` times each (A, B, A, B, ...), so that load from other jobs on a shared machine falls on
-/// both alike. B's rate counts input batches (each reaches both consumers); its extra cost per
-/// batch is the median over the rounds of (B's time per batch − A's) / A's, which two full
-/// pipelines sharing nothing would put at 1 (a second kernel pass and a second send).
+/// `rounds` times each (a `DaemonComparison`). B's rate counts input batches (each reaches both
+/// consumers); its extra cost per batch is the median over the rounds of (B's time per batch −
+/// A's) / A's, which two full pipelines sharing nothing would put at 1 (a second kernel pass and a
+/// second send).
 public struct FanoutBench {
     public struct Row: Sendable, Codable, Equatable {
         public var transport: PipelineBench.Transport
@@ -73,50 +72,34 @@ public struct FanoutBench {
     }
 
     public func run() throws -> Report {
-        try PipelineBench.validate(options)
-        HeapPolicy.keepFreedMemory()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("noised-bench-fanout-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        var report = Report()
-        for transport in options.transports {
-            for dtype in options.dtypes {
-                for size in options.sizes {
-                    let caseNumber = report.rows.count + 1
-                    progress("fan-out case \(caseNumber): \(transport.rawValue) \(dtype.rawValue) \(PipelineBench.formatSize(size))")
-                    report.rows.append(try measure(transport, dtype, size, directory: directory, name: "fanout\(caseNumber)"))
+        let comparison = DaemonComparison(options: options, a: .init(outputs: 1), b: .init(outputs: Self.copies))
+        return try DaemonComparison.withScratchDirectory(options, prefix: "noised-bench-fanout") { directory in
+            var report = Report()
+            for transport in options.transports {
+                for dtype in options.dtypes {
+                    for size in options.sizes {
+                        let caseNumber = report.rows.count + 1
+                        progress("fan-out case \(caseNumber): \(transport.rawValue) \(dtype.rawValue) \(PipelineBench.formatSize(size))")
+                        let messages = try BenchMessages(latentBytes: size, dtype: dtype)
+                        let rounds = try comparison.measure(transport, messages, directory: directory, name: "fanout\(caseNumber)")
+                        report.rows.append(Self.row(transport, dtype, size, single: rounds.a, copied: rounds.b))
+                    }
                 }
             }
+            return report
         }
-        return report
     }
 
-    private func measure(_ transport: PipelineBench.Transport, _ dtype: ElementType, _ size: Int, directory: String,
-                         name: String) throws -> Row {
-        let messages = try BenchMessages(latentBytes: size, dtype: dtype)
-        let single = try DaemonUnderTest(options, transport, messages, outputs: 1, directory: directory, name: name + "-single")
-        defer { single.stop() }
-        let copied = try DaemonUnderTest(options, transport, messages, outputs: Self.copies, directory: directory,
-                                         name: name + "-copy")
-        defer { copied.stop() }
-
-        var singleRounds: [PipelineBench.Throughput] = [], copiedRounds: [[PipelineBench.Throughput]] = []
-        var singleKernel: [Double] = [], copiedKernel: [Double] = []
-        for _ in 0..<options.rounds {
-            let a = try single.saturate(options)
-            singleRounds.append(a.perOutput[0])
-            if let kernel = a.kernelSeconds { singleKernel.append(kernel) }
-            let b = try copied.saturate(options)
-            copiedRounds.append(b.perOutput)
-            if let kernel = b.kernelSeconds { copiedKernel.append(kernel) }
-        }
-        let copiedInput = copiedRounds.map(Self.inputRate)
+    private static func row(_ transport: PipelineBench.Transport, _ dtype: ElementType, _ size: Int,
+                            single: [DaemonUnderTest.Round], copied: [DaemonUnderTest.Round]) -> Row {
+        let singleRates = single.map { $0.perOutput[0] }, copiedInput = copied.map { inputRate($0.perOutput) }
         return Row(
             transport: transport, dtype: dtype.rawValue, latentBytes: size,
-            single: PipelineBench.combine(singleRounds), copied: PipelineBench.combine(copiedInput),
-            copiedPerOutput: (0..<Self.copies).map { output in PipelineBench.combine(copiedRounds.map { $0[output] }) },
-            roundExtras: zip(singleRounds, copiedInput).map { Self.extra(single: $0, copied: $1) },
-            singleKernelSeconds: median(singleKernel), copiedKernelSeconds: median(copiedKernel))
+            single: PipelineBench.combine(singleRates), copied: PipelineBench.combine(copiedInput),
+            copiedPerOutput: (0..<copies).map { output in PipelineBench.combine(copied.map { $0.perOutput[output] }) },
+            roundExtras: zip(singleRates, copiedInput).map { extra(single: $0, copied: $1) },
+            singleKernelSeconds: median(single.compactMap(\.kernelSeconds)),
+            copiedKernelSeconds: median(copied.compactMap(\.kernelSeconds)))
     }
 
     /// The input batches per second of a copy fan-out from its consumers' rates: every consumer
@@ -151,53 +134,5 @@ extension PipelineBench.Options {
         options.transports = [.ipc]
         options.dtypes = [.f32]
         return options
-    }
-}
-
-/// One daemon of the fan-out comparison with its producer and a consumer per output.
-private struct DaemonUnderTest {
-    let daemon: BenchChild
-    let traffic: BenchTraffic
-    let metricsPort: Int
-    let latentBytes: Int
-
-    init(_ options: PipelineBench.Options, _ transport: PipelineBench.Transport, _ messages: BenchMessages, outputs: Int,
-         directory: String, name: String) throws {
-        let ends = try PipelineBench.endpoints(transport, directory: directory, name: name, outputs: outputs)
-        metricsPort = try ProcessStats.freeLoopbackPort()
-        daemon = try BenchChild.daemon(
-            binary: options.daemonBinary,
-            settings: .init(input: ends.input, outputs: ends.outputs, workers: options.workers,
-                            highWaterMark: options.highWaterMark, metricsPort: metricsPort),
-            directory: directory, name: name)
-        traffic = try BenchTraffic(input: ends.input, outputs: ends.outputs, messages: messages,
-                                   highWaterMark: Int32(clamping: options.highWaterMark))
-        latentBytes = messages.latentBytes
-    }
-
-    func stop() {
-        traffic.close()
-        daemon.stop()
-    }
-
-    /// One saturated round: each consumer's rate and the mean kernel time per pass from the start
-    /// of the measured window to the end of the drain.
-    func saturate(_ options: PipelineBench.Options) throws -> (perOutput: [PipelineBench.Throughput], kernelSeconds: Double?) {
-        var windowStartScrape: String?, scraped = false
-        let (arrivals, window) = try traffic.saturate(
-            // Enough batches for the daemon's buffer pools to reach their working size.
-            warmupSeconds: options.warmupSeconds, warmupMessages: options.highWaterMark + 2,
-            seconds: options.secondsPerCase / Double(options.rounds), minimumMessages: options.minimumMessagesPerRound
-        ) { inWindow in
-            if inWindow && !scraped {
-                windowStartScrape = DaemonMetrics.scrape(port: metricsPort)
-                scraped = true
-            }
-        }
-        let unstamped = arrivals.map(\.unstamped).reduce(0, +)
-        guard unstamped == 0 else { throw BenchError("\(unstamped) noised batches lost their send stamp") }
-        let kernel = DaemonMetrics.meanSeconds(DaemonMetrics.kernel, before: windowStartScrape,
-                                               after: DaemonMetrics.scrape(port: metricsPort))
-        return (arrivals.map { PipelineBench.throughput(arrivalTimes: $0.times, window: window, latentBytes: latentBytes) }, kernel)
     }
 }

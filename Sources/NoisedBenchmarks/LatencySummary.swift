@@ -95,8 +95,8 @@ package struct PrometheusHistogram: Sendable, Equatable {
     }
 }
 
-/// The daemon's latency histograms, read from its metrics endpoint.
-enum DaemonMetrics {
+/// The daemon's latency histograms and coupling gauges, read from its metrics endpoint.
+package enum DaemonMetrics {
     /// Arrival of a batch → its output handed to ZeroMQ.
     static let endToEnd = "noised_end_to_end_seconds"
     /// The noising kernel's time per batch.
@@ -112,6 +112,27 @@ enum DaemonMetrics {
         let earlier = before.flatMap { PrometheusHistogram.totals(named: name, in: $0) } ?? (0, 0)
         let count = later.count - earlier.count
         return count > 0 ? (later.sum - earlier.sum) / count : nil
+    }
+
+    /// The last batch's mean squared distance per element between z_0 and its noise.
+    static let couplingCost = "noised_coupling_cost"
+
+    /// `noised_coupling_cost` with the samples' own streams (`pairing="independent"`) and with the
+    /// streams the coupling gave them (`pairing="coupled"`); nil unless both are there.
+    package static func couplingCost(in exposition: String?) -> (independent: Double, coupled: Double)? {
+        guard let exposition, let independent = gauge(couplingCost, label: "pairing=\"independent\"", in: exposition),
+              let coupled = gauge(couplingCost, label: "pairing=\"coupled\"", in: exposition) else { return nil }
+        return (independent, coupled)
+    }
+
+    /// The mean of the gauge `name`'s series whose labels include `label`; nil without one.
+    static func gauge(_ name: String, label: String, in exposition: String) -> Double? {
+        let values = exposition.split(separator: "\n").compactMap { line -> Double? in
+            guard line.hasPrefix(name + "{"), let labelsEnd = line.firstIndex(of: "}"),
+                  line[..<labelsEnd].contains(label), let value = line.split(separator: " ").last else { return nil }
+            return Double(value)
+        }
+        return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
 
     /// Quantiles of the observations between two scrapes.

@@ -8,6 +8,7 @@ import NoisedBenchmarks
 extension ElementType: ExpressibleByArgument {}
 extension NoiseKernel.Implementation: ExpressibleByArgument {}
 extension PipelineBench.Transport: ExpressibleByArgument {}
+extension CouplingMethod: ExpressibleByArgument {}
 
 /// A latent shape, batch first: positive dimensions separated by commas ("2,12,28,60,106").
 struct Shape: ExpressibleByArgument, CustomStringConvertible {

@@ -110,31 +110,71 @@ struct Bench: ParsableCommand {
 
     struct Pipeline: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Producer → noised → consumer on loopback, beside a plain ZeroMQ relay moving the same bytes, or (--fanout) beside fanout: copy to two outputs.")
+            abstract: "Producer → noised → consumer on loopback, beside a plain ZeroMQ relay moving the same bytes, or (--fanout) beside fanout: copy to two outputs, or (--coupling) without beside with batch coupling.")
 
         @Flag(help: "A smoke run: 256 KiB only, short phases.") var quick = false
         @Flag(help: "Instead of the relay comparison: one output beside fanout: copy to two outputs (default ipc, f32, 4M,32M).")
         var fanout = false
+        @Option(help: "Instead of the relay comparison: no coupling beside schedule.coupling METHOD (assignment, sinkhorn or knn, the daemon's default parameters; default ipc, f32, batches 64,256 of 16,64,64).")
+        var coupling: CouplingMethod?
+        @Option(help: "With --coupling: samples per batch, one case each (default 64,256; 8 with --quick).") var batches: CommaList<Int>?
+        @Option(help: "With --coupling: the shape of one sample (default 16,64,64; 4,16,16 with --quick).") var sampleShape: Shape?
         @Option(help: "Measured seconds per case and side, split over the rounds.") var duration: Double?
-        @Option(help: "Alternating windows per case, noised and relay (A and B with --fanout) (default 3; 1 with --quick).") var rounds: Int?
+        @Option(help: "Alternating windows per case, noised and relay (A and B with --fanout or --coupling) (default 3; 1 with --quick).") var rounds: Int?
         @Option(help: "Warm-up seconds per round.") var warmup: Double?
         @Option(help: "Bytes of z_0 per message, e.g. 256K,4M,32M,128M.") var sizes: String?
-        @Option(help: "Transports: ipc, tcp (default ipc,tcp; ipc with --fanout).") var transports: CommaList<PipelineBench.Transport>?
-        @Option(help: "Latent dtypes: f32, f16, bf16 (default f32,bf16; f32 with --fanout).") var dtypes: CommaList<ElementType>?
+        @Option(help: "Transports: ipc, tcp (default ipc,tcp; ipc with --fanout or --coupling).") var transports: CommaList<PipelineBench.Transport>?
+        @Option(help: "Latent dtypes: f32, f16, bf16 (default f32,bf16; f32 with --fanout or --coupling).") var dtypes: CommaList<ElementType>?
         @Option(help: "The daemon's kernel workers.") var workers = 2
         @Option(help: "Input and output high-water marks (daemon, relay and bench sockets).") var hwm = 4
         @Option(help: "Seconds the daemon sits without input for the idle CPU figure.") var idleSeconds: Double?
         @Option(help: "The noised binary to start (default: this one).") var daemon: String?
         @Flag(help: "Print JSON instead of tables.") var json = false
 
+        func validate() throws {
+            if fanout && coupling != nil { throw ValidationError("--fanout and --coupling are separate comparisons: give one") }
+            if coupling != nil && sizes != nil { throw ValidationError("--sizes does not apply to --coupling: give --batches and --sample-shape") }
+            if coupling == nil && (batches != nil || sampleShape != nil) {
+                throw ValidationError("--batches and --sample-shape apply to --coupling only")
+            }
+            if let bad = batches?.values.first(where: { $0 < 1 }) { throw ValidationError("--batches: each must be at least 1, got \(bad)") }
+        }
+
         func run() throws {
             let binary = try daemon ?? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-            var options = switch (quick, fanout) {
+            if let coupling {
+                var options = quick ? CouplingPipelineBench.Options.quick(daemonBinary: binary)
+                    : CouplingPipelineBench.Options(daemonBinary: binary)
+                options.coupling = coupling
+                if let batches { options.batchSizes = batches.values }
+                if let sampleShape { options.sampleShape = sampleShape.dimensions }
+                options.pipeline = try adjusted(options.pipeline)
+                try report { progress in
+                    let report = try CouplingPipelineBench(options: options, progress: progress).run()
+                    return json ? try CouplingPipelineBench.renderJSON(report) : CouplingPipelineBench.renderTable(report)
+                }
+                return
+            }
+            let defaults = switch (quick, fanout) {
             case (false, false): PipelineBench.Options(daemonBinary: binary)
             case (true, false): PipelineBench.Options.quick(daemonBinary: binary)
             case (false, true): PipelineBench.Options.fanout(daemonBinary: binary)
             case (true, true): PipelineBench.Options.quickFanout(daemonBinary: binary)
             }
+            let options = try adjusted(defaults)
+            try report { progress in
+                if fanout {
+                    let report = try FanoutBench(options: options, progress: progress).run()
+                    return json ? try FanoutBench.renderJSON(report) : FanoutBench.renderTable(report)
+                }
+                let report = try PipelineBench(options: options, progress: progress).run()
+                return json ? try PipelineBench.renderJSON(report) : PipelineBench.renderTable(report)
+            }
+        }
+
+        /// The defaults of one comparison with the options given on the command line.
+        private func adjusted(_ defaults: PipelineBench.Options) throws -> PipelineBench.Options {
+            var options = defaults
             if let duration { options.secondsPerCase = duration }
             if let rounds { options.rounds = rounds }
             if let warmup { options.warmupSeconds = warmup }
@@ -144,15 +184,14 @@ struct Bench: ParsableCommand {
             if let dtypes { options.dtypes = dtypes.values }
             options.workers = workers
             options.highWaterMark = hwm
+            return options
+        }
+
+        /// Prints what `bench` renders, with progress on stderr; a bench error exits non-zero.
+        private func report(_ bench: (@escaping (String) -> Void) throws -> String) throws {
             let progress = { (line: String) in FileHandle.standardError.write(Data("noised bench: \(line)\n".utf8)) }
             do {
-                if fanout {
-                    let report = try FanoutBench(options: options, progress: progress).run()
-                    print(json ? try FanoutBench.renderJSON(report) : FanoutBench.renderTable(report), terminator: "")
-                } else {
-                    let report = try PipelineBench(options: options, progress: progress).run()
-                    print(json ? try PipelineBench.renderJSON(report) : PipelineBench.renderTable(report), terminator: "")
-                }
+                print(try bench(progress), terminator: "")
             } catch let error as BenchError {
                 FileHandle.standardError.write(Data("noised bench: \(error)\n".utf8))
                 throw ExitCode.failure

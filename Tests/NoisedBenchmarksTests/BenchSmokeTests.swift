@@ -89,6 +89,40 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0.hasPrefix("ipc") && $0.contains("256 KiB") }.count, 2, lines.joined(separator: "\n"))
     }
 
+    func testQuickCouplingBenchReportsNoCouplingBesideAssignment() throws {
+        let binary = try noisedBinary()
+        let result = try run(binary, ["bench", "pipeline", "--coupling", "assignment", "--quick", "--rounds", "2", "--duration", "0.001",
+                                      "--batches", "4,8", "--json"])
+        XCTAssertEqual(result.status, 0, "stderr:\n\(result.error)")
+        let report = try JSONDecoder().decode(CouplingPipelineBench.Report.self, from: Data(result.output.utf8))
+        XCTAssertEqual(report.rows.map { "\($0.transport.rawValue) \($0.dtype) \($0.batch)" }, ["ipc f32 4", "ipc f32 8"])
+        for row in report.rows {
+            XCTAssertEqual(row.coupling, .assignment)
+            XCTAssertEqual(row.sampleShape, [4, 16, 16])
+            XCTAssertEqual(row.latentBytes, row.batch * 1024 * 4)
+            XCTAssertEqual(row.roundExtraSeconds.count, 2, "\(row)")
+            XCTAssertGreaterThan(row.uncoupled.messagesPerSecond, 0, "\(row)")
+            XCTAssertGreaterThan(row.coupled.messagesPerSecond, 0, "\(row)")
+            XCTAssertGreaterThanOrEqual(row.uncoupled.messages, 2 * 3, "\(row)")
+            XCTAssertGreaterThanOrEqual(row.coupled.messages, 2 * 3, "\(row)")
+            XCTAssertGreaterThan(try XCTUnwrap(row.uncoupledKernelSeconds), 0, "\(row)")
+            XCTAssertGreaterThan(try XCTUnwrap(row.coupledKernelSeconds), 0, "\(row)")
+            // B ran the coupling: it serves both gauges, and the exact assignment never pairs the
+            // batch worse than the samples' own streams (the identity is one of its permutations).
+            let independent = try XCTUnwrap(row.independentCost, "\(row)"), coupled = try XCTUnwrap(row.coupledCost, "\(row)")
+            XCTAssertGreaterThan(coupled, 0, "\(row)")
+            XCTAssertLessThanOrEqual(coupled, independent * (1 + 1e-9), "\(row)")
+        }
+
+        let lines = CouplingPipelineBench.renderTable(report).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("ipc f32 B=8 D=1024: assignment extra / batch: ") }.count, 1, lines.joined(separator: "\n"))
+        XCTAssertEqual(lines.filter { $0.hasPrefix("ipc") && $0.contains("8x4x16x16") }.count, 1, lines.joined(separator: "\n"))
+
+        let both = try run(binary, ["bench", "pipeline", "--coupling", "knn", "--fanout", "--quick"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.error.contains("--fanout and --coupling"), both.error)
+    }
+
     func testKernelBenchPrintsNumpyBesideTheKernelWhenNumpyIsThere() throws {
         let binary = try noisedBinary()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
