@@ -30,13 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import re
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -46,8 +41,9 @@ import numpy as np
 
 from noised_client import Consumer, Producer
 
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_toy import running_daemon  # noqa: E402  (the same way of starting and stopping a daemon)
+
 METHODS = ("none", "assignment", "sinkhorn", "knn")
 EULER_STEPS = 32
 EVALUATION_SAMPLES = 4096
@@ -186,47 +182,6 @@ def daemon_config(directory: Path, method: str, args) -> dict:
     }
 
 
-@contextlib.contextmanager
-def spawned_daemon(binary: str, method: str, args):
-    """Start `binary run` on a fresh config with this coupling; yield (input, output); stop it at the end."""
-    with tempfile.TemporaryDirectory(prefix="noised-coupling-") as temporary:
-        directory = Path(temporary)
-        config = daemon_config(directory, method, args)
-        config_path = directory / "noised.yaml"
-        config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-        process = subprocess.Popen([binary, "run", "--config", str(config_path)], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        lines: list[str] = []
-        ready = threading.Event()
-
-        def read_log():
-            for line in process.stderr:
-                lines.append(line.rstrip("\n"))
-                if re.search(r'\bmsg="?ready\b', line):
-                    ready.set()
-
-        reader = threading.Thread(target=read_log, daemon=True)
-        reader.start()
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while not ready.wait(0.1):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"noised did not get ready ({'exited' if process.poll() is not None else 'timed out'}):\n"
-                                       + "\n".join(lines[-20:]))
-            yield config["input"]["acked_endpoint"], config["output"]["endpoint"]
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            reader.join(timeout=5)
-            stopped = [line for line in lines if re.search(r'\bmsg="?stopped\b', line)]
-            print(f"  noised ({method}) exited with {process.returncode}: {stopped[-1] if stopped else 'no stop line'}")
-
-
 def train(method: str, output: str, mixture: Mixture, args) -> RunResult:
     started = time.monotonic()
     model = VelocityModel(args.dim, args.hidden, args.learning_rate, args.seed)
@@ -338,7 +293,8 @@ def main(argv=None) -> int:
         *(np.zeros(shape, np.float32) for shape in ((args.batch, args.dim), (args.batch,), (args.batch, args.dim))))
     results = []
     for method in args.methods:
-        with spawned_daemon(args.spawn_daemon, method, args) as (input_endpoint, output):
+        with running_daemon(args.spawn_daemon, lambda directory: daemon_config(directory, method, args), method) as config:
+            input_endpoint, output = config["input"]["acked_endpoint"], config["output"]["endpoint"]
             with feeding(input_endpoint, mixture, args):
                 results.append(train(method, output, mixture, args))
     report(results, mixture, args)

@@ -237,11 +237,12 @@ def daemon_config(directory: Path, args) -> dict:
 
 
 @contextlib.contextmanager
-def spawned_daemon(binary: str, args):
-    """Start `binary run` on a fresh config; yield (input, output, feedback); stop it at the end."""
-    with tempfile.TemporaryDirectory(prefix="noised-toy-") as temporary:
+def running_daemon(binary: str, make_config, label: str = ""):
+    """Start `binary run` on make_config(directory) in a fresh temporary directory; yield the
+    config once the daemon is ready; stop it (SIGTERM, bounded) at the end. Other examples use it."""
+    with tempfile.TemporaryDirectory(prefix="noised-example-") as temporary:
         directory = Path(temporary)
-        config = daemon_config(directory, args)
+        config = make_config(directory)
         config_path = directory / "noised.yaml"
         config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
         process = subprocess.Popen([binary, "run", "--config", str(config_path)], stdin=subprocess.DEVNULL,
@@ -263,7 +264,7 @@ def spawned_daemon(binary: str, args):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"noised did not get ready ({'exited' if process.poll() is not None else 'timed out'}):\n"
                                        + "\n".join(lines[-20:]))
-            yield (config["input"]["acked_endpoint"], config["output"]["endpoint"], config["feedback"]["endpoint"])
+            yield config
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -274,7 +275,15 @@ def spawned_daemon(binary: str, args):
                 process.wait()
             reader.join(timeout=5)
             stopped = [line for line in lines if re.search(r'\bmsg="?stopped\b', line)]
-            print(f"noised exited with {process.returncode}: {stopped[-1] if stopped else 'no stop line'}")
+            print(f"{'  ' if label else ''}noised{f' ({label})' if label else ''} exited with {process.returncode}: "
+                  f"{stopped[-1] if stopped else 'no stop line'}")
+
+
+@contextlib.contextmanager
+def spawned_daemon(binary: str, args):
+    """The toy's daemon (`daemon_config`); yield (input, output, feedback)."""
+    with running_daemon(binary, lambda directory: daemon_config(directory, args)) as config:
+        yield (config["input"]["acked_endpoint"], config["output"]["endpoint"], config["feedback"]["endpoint"])
 
 
 def band(text: str) -> tuple[float, float]:
