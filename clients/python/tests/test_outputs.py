@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 
-from noised_client import Consumer, Producer, Reporter, reference
+from noised_client import ClientKeys, Consumer, Producer, Reporter, reference
 from tests.exchange import SEND_TIMEOUT_MS, assert_nothing_more, receive
 from tests.harness import run_cli, write_config
 from tests.test_operations import parse_prometheus, scrape
@@ -267,3 +267,29 @@ def test_plain_producers_feed_the_outputs_and_sigterm_drains_them(daemon, socket
     stops = [f for f in noised.log_records() if f.get("msg") == "stopped"]
     assert sorted(f["output_name"] for f in stops) == ["a", "b"]
     assert all(int(f["sent"]) == len(inputs) and int(f["undelivered"]) == 0 for f in stops), stops
+
+
+def test_curve_guards_every_output_and_the_input_with_outputs(daemon, noised_bin, tmp_path, sockets):
+    keys, authorized = tmp_path / "keys", tmp_path / "authorized"
+    keys.mkdir()
+    authorized.mkdir()
+    for name in ("server", "trainer", "stranger"):
+        assert run_cli(noised_bin, "keygen", name, "--dir", str(keys)).returncode == 0
+    (authorized / "trainer.pub").write_text((keys / "trainer.pub").read_text())
+    noised = daemon(outputs_config(sockets, "copy", [{"name": "a"}, {"name": "b"}], security={"curve": {
+        "secret_key_file": str(keys / "server.key"), "authorized_keys_dir": str(authorized)}}))
+    server_key = (keys / "server.pub").read_text().strip()
+    trainer, stranger = ClientKeys.load(keys / "trainer"), ClientKeys.load(keys / "stranger")
+    with Consumer(f"ipc://{sockets}/a.sock", curve_server_key=server_key, keys=trainer) as a, \
+            Consumer(f"ipc://{sockets}/b.sock", curve_server_key=server_key, keys=stranger) as b_stranger:
+        with Producer(noised.acked_endpoint, curve_server_key=server_key, keys=trainer,
+                      ack_timeout_ms=SEND_TIMEOUT_MS) as producer:
+            producer.send(batches(1)[0], timeout_ms=SEND_TIMEOUT_MS)
+            assert receive(a, 1)[0].output == "a"
+            assert b_stranger.recv(timeout_ms=1000) is None, "a stranger's key must not get b's batches"
+            with Consumer(f"ipc://{sockets}/b.sock", curve_server_key=server_key, keys=trainer) as b:
+                assert receive(b, 1)[0].output == "b"
+            producer.flush()
+            assert producer.report.acknowledged == 1, producer.report
+    assert any(f.get("msg") == "refused a client" for f in noised.log_records())
+    assert noised.stop().returncode == 0
