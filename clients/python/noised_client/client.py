@@ -15,6 +15,7 @@ import zmq
 from . import heap
 from .codec import ProtocolError, decode, encode
 from .keys import ClientKeys, validate_key
+from .sending import send_within
 
 __all__ = ["Batch", "Consumer", "DeliveryError", "DeliveryReport", "Producer", "Rejection"]
 
@@ -232,9 +233,7 @@ class Producer:
         if self._closed:
             raise RuntimeError(f"the producer for {self.endpoint} is closed")
         if not self.acknowledged:
-            if timeout_ms is not None and not self._socket.poll(timeout_ms, zmq.POLLOUT):
-                raise TimeoutError(f"could not queue a message to {self.endpoint} within {timeout_ms} ms")
-            self._socket.send(message, copy=False)
+            send_within(self._socket, [message], timeout_ms, f"a message to {self.endpoint}")
             return None
         wait_ms = self.ack_timeout_ms if timeout_ms is None else timeout_ms
         deadline = time.monotonic() + wait_ms / 1000
@@ -245,11 +244,10 @@ class Producer:
                     f"no acknowledgement from {self.endpoint} for {wait_ms} ms with {len(self._waiting)} "
                     f"batches waiting (the window): is the daemon running, and is this its "
                     f"input.acked_endpoint? ({self.report})")
-        if not self._socket.poll(_remaining_ms(deadline), zmq.POLLOUT):
-            raise TimeoutError(f"could not queue a message to {self.endpoint} within {wait_ms} ms")
         ticket = self._next_ticket
+        send_within(self._socket, [struct.pack("<Q", ticket), message], _remaining_ms(deadline),
+                    f"a message to {self.endpoint}")
         self._next_ticket += 1
-        self._socket.send_multipart([struct.pack("<Q", ticket), message], copy=False)
         self._waiting[ticket] = None
         self.report.sent += 1
         return ticket

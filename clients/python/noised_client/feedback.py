@@ -19,6 +19,7 @@ import numpy as np
 import zmq
 
 from .codec import encode
+from .sending import send_within
 
 __all__ = ["Reporter", "encode_report", "new_generation", "weighted_loss"]
 
@@ -152,9 +153,7 @@ class Reporter:
 
     def send_bytes(self, message: bytes, *, timeout_ms: int | None = None) -> None:
         """Send an already encoded report as one frame."""
-        if timeout_ms is not None and not self._socket.poll(timeout_ms, zmq.POLLOUT):
-            raise TimeoutError(f"could not queue a report to {self.endpoint} within {timeout_ms} ms")
-        self._socket.send(message, copy=False)
+        send_within(self._socket, [message], timeout_ms, f"a report to {self.endpoint}")
 
     def close(self) -> None:
         self._socket.close(linger=self._linger_ms)

@@ -26,6 +26,7 @@ class RawDealer:
     def __init__(self, endpoint: str):
         self.socket = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.SNDTIMEO, REPLY_TIMEOUT_MS)  # a send that cannot go raises, never hangs
         self.socket.connect(endpoint)
 
     def send(self, ticket: int, batch: bytes) -> None:

@@ -203,6 +203,7 @@ def test_a_flood_of_malformed_frames_beside_a_good_producer_costs_it_nothing(dae
     # (libzmq #4660), which is not what this test is about.
     flood_socket = zmq.Context.instance().socket(zmq.PUSH)
     flood_socket.setsockopt(zmq.LINGER, 0)
+    flood_socket.setsockopt(zmq.SNDTIMEO, 30_000)  # a send that cannot go raises, never hangs
     flood_socket.connect(noised.input_endpoint)
 
     def flood():
