@@ -74,6 +74,34 @@ public struct NoiseKernel: Sendable {
         }
     }
 
+    /// As `run`, with z_0 drawn from a posterior in the same pass: the batch's input is the mean,
+    /// `posterior` holds the logvar and ξ's key (`PosteriorSample.noise`).
+    func runPosterior(_ batch: NoiseBatch, _ posterior: PosteriorSource, elements: Range<Int>) -> PosteriorScan {
+        precondition(elements.lowerBound >= 0 && elements.upperBound <= batch.totalElements,
+                     "NoiseKernel.runPosterior: range \(elements) outside the batch's \(batch.totalElements) elements")
+        guard !elements.isEmpty else { return PosteriorScan() }
+        #if arch(x86_64)
+        if implementation == .avx512 || implementation == .avx512bf16 {
+            return AVX512Kernel.runPosterior(batch, posterior, elements: elements, key: stream.key,
+                                             bf16Instructions: implementation == .avx512bf16)
+        }
+        #endif
+        switch batch.inputType {
+        case .f32: return runPosterior(batch, posterior, elements, input: F32Element.self)
+        case .f16: return runPosterior(batch, posterior, elements, input: F16Element.self)
+        case .bf16: return runPosterior(batch, posterior, elements, input: BF16Element.self)
+        }
+    }
+
+    private func runPosterior<In: KernelElement>(_ batch: NoiseBatch, _ posterior: PosteriorSource, _ elements: Range<Int>,
+                                                 input: In.Type) -> PosteriorScan {
+        switch batch.outputType {
+        case .f32: FusedPass<FusedStep8<In, F32Element>>.runPosterior(batch, posterior, elements: elements, key: stream.key)
+        case .f16: FusedPass<FusedStep8<In, F16Element>>.runPosterior(batch, posterior, elements: elements, key: stream.key)
+        case .bf16: FusedPass<FusedStep8<In, BF16Element>>.runPosterior(batch, posterior, elements: elements, key: stream.key)
+        }
+    }
+
     private func run<In: KernelElement>(_ batch: NoiseBatch, _ elements: Range<Int>, input: In.Type) -> Bool {
         switch batch.outputType {
         case .f32: FusedPass<FusedStep8<In, F32Element>>.run(batch, elements: elements, key: stream.key)
@@ -116,7 +144,10 @@ public struct NoiseKernel: Sendable {
 struct FusedStep8<In: KernelElement, Out: KernelElement>: FusedStep {
     typealias Width = Lanes8
     private var nonFinite = NonFiniteScan<SIMD8<UInt32>>()
+    private var nonFiniteMean = NonFiniteScan<SIMD8<UInt32>>(), nonFiniteLogvar = NonFiniteScan<SIMD8<UInt32>>()
     var sawNonFinite: Bool { nonFinite.found }
+    var sawNonFiniteMean: Bool { nonFiniteMean.found }
+    var sawNonFiniteLogvar: Bool { nonFiniteLogvar.found }
 
     @inline(__always)
     mutating func noise(
@@ -127,11 +158,7 @@ struct FusedStep8<In: KernelElement, Out: KernelElement>: FusedStep {
         // Always inlined: with a bf16 output LLVM otherwise leaves it an out-of-line call per vector.
         @inline(__always)
         func step(_ noise: SIMD8<Float>, _ offset: Int) {
-            let z0 = In.load8(input, inIndex &+ offset)
-            nonFinite.observe(z0)
-            Out.store8(blend.apply(clean: z0, noise: noise), outputs.zt, outIndex &+ offset)
-            Out.store8(noise, outputs.eps, outIndex &+ offset)
-            if let clean = outputs.clean { Out.store8(z0, clean, outIndex &+ offset) }
+            self.step(noise, In.load8(input, inIndex &+ offset), blend, outputs: outputs, outIndex &+ offset)
         }
         step(eps.0, 0)
         step(eps.1, 8)
@@ -141,5 +168,37 @@ struct FusedStep8<In: KernelElement, Out: KernelElement>: FusedStep {
         step(eps.5, 40)
         step(eps.6, 48)
         step(eps.7, 56)
+    }
+
+    @inline(__always)
+    mutating func noisePosterior(
+        _ blocks: NoiseBlockGenerator, xi: NoiseBlockGenerator, _ block: Int, count: Int, _ blend: Blend<Lanes8>,
+        mean: UnsafeRawPointer, logvar: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int
+    ) {
+        let xi = xi.block(block), eps = blocks.block(block)
+        @inline(__always)
+        func step(_ noise: SIMD8<Float>, _ xi: SIMD8<Float>, _ offset: Int) {
+            let m = In.load8(mean, inIndex &+ offset), lv = In.load8(logvar, inIndex &+ offset)
+            nonFiniteMean.observe(m)
+            nonFiniteLogvar.observe(lv)
+            self.step(noise, PosteriorMath<Lanes8>.sample(mean: m, logvar: lv, xi: xi), blend, outputs: outputs, outIndex &+ offset)
+        }
+        step(eps.0, xi.0, 0)
+        step(eps.1, xi.1, 8)
+        step(eps.2, xi.2, 16)
+        step(eps.3, xi.3, 24)
+        step(eps.4, xi.4, 32)
+        step(eps.5, xi.5, 40)
+        step(eps.6, xi.6, 48)
+        step(eps.7, xi.7, 56)
+    }
+
+    /// z_t, eps and z_0 of eight elements.
+    @inline(__always)
+    private mutating func step(_ noise: SIMD8<Float>, _ z0: SIMD8<Float>, _ blend: Blend<Lanes8>, outputs: FusedOutputs, _ index: Int) {
+        nonFinite.observe(z0)
+        Out.store8(blend.apply(clean: z0, noise: noise), outputs.zt, index)
+        Out.store8(noise, outputs.eps, index)
+        if let clean = outputs.clean { Out.store8(z0, clean, index) }
     }
 }

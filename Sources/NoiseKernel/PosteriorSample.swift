@@ -79,30 +79,20 @@ public struct PosteriorSample: Sendable {
         return finiteness
     }
 
-    /// Draws z_0 for elements [range) and noises them with `kernel`, chunk by chunk, so each
-    /// chunk's z_0 is read back from cache rather than memory. `batch` must read `posterior.z0`
-    /// as its f32 input. Returns what the draw saw and whether any z_0 was non-finite.
-    public func drawAndNoise(_ posterior: Batch, kernel: NoiseKernel, _ batch: NoiseBatch, elements range: Range<Int>)
+    /// Draws z_0 for elements [range) and noises it with `kernel` in one pass: `batch` reads the
+    /// posterior's mean as its input and `logvar` holds the same elements of the same type. The
+    /// bytes equal noising the z_0 of `draw`. Returns what the draw saw and whether any z_0 was
+    /// non-finite.
+    public func noise(_ batch: NoiseBatch, logvar: UnsafeRawBufferPointer, kernel: NoiseKernel, elements range: Range<Int>)
         -> (finiteness: Finiteness, nonFinite: Bool) {
-        precondition(batch.inputType == .f32 && batch.input.baseAddress == UnsafeRawPointer(posterior.z0.baseAddress)
-                     && batch.totalElements == posterior.totalElements,
-                     "PosteriorSample.drawAndNoise: the noise batch must read the posterior's z0")
-        var finiteness = Finiteness(), nonFinite = false
-        var lower = range.lowerBound
-        while lower < range.upperBound {
-            // Chunks end on kernel blocks, so no block is computed twice.
-            let upper = min(range.upperBound, (lower / Self.chunkElements + 1) * Self.chunkElements)
-            let seen = draw(posterior, elements: lower..<upper, implementation: kernel.implementation)
-            finiteness.mean = finiteness.mean && seen.mean
-            finiteness.logvar = finiteness.logvar && seen.logvar
-            if kernel.run(batch, elements: lower..<upper) { nonFinite = true }
-            lower = upper
-        }
-        return (finiteness, nonFinite)
+        precondition(logvar.count >= batch.totalElements * batch.inputType.byteCount && (batch.totalElements == 0 || logvar.baseAddress != nil),
+                     "PosteriorSample.noise: logvar holds fewer than \(batch.totalElements) \(batch.inputType) elements")
+        guard !range.isEmpty else { return (Finiteness(), false) }
+        let scan = kernel.runPosterior(batch, PosteriorSource(logvar: logvar.baseAddress!, key: xi.key), elements: range)
+        return (Finiteness(mean: !scan.nonFiniteMean, logvar: !scan.nonFiniteLogvar), scan.nonFiniteZ0)
     }
 
-    /// Elements drawn at a time (a multiple of the kernel's block): ξ, mean, logvar and z_0 of a
-    /// chunk stay in the L1/L2 caches.
+    /// Elements drawn at a time: ξ, mean, logvar and z_0 of a chunk stay in the L1/L2 caches.
     static let chunkElements = 8192
 
     /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) over the range in the implementation's width

@@ -35,6 +35,32 @@ package enum AVX512Kernel {
         }
     }
 
+    /// As `run`, with z_0 drawn from `posterior` in the same pass (the batch's input is the mean).
+    package static func runPosterior(
+        _ batch: NoiseBatch, _ posterior: PosteriorSource, elements: Range<Int>, key: SIMD2<UInt32>, bf16Instructions: Bool
+    ) -> PosteriorScan {
+        precondition(isSupported, "AVX512Kernel.runPosterior on a CPU without x86-64-v4")
+        precondition(!bf16Instructions || hasBF16Instructions, "AVX512Kernel.runPosterior: this CPU has no AVX512_BF16")
+        switch batch.inputType {
+        case .f32: return runPosterior(batch, posterior, elements, key, input: F32x16.self, bf16Instructions)
+        case .f16: return runPosterior(batch, posterior, elements, key, input: F16x16.self, bf16Instructions)
+        case .bf16: return runPosterior(batch, posterior, elements, key, input: BF16x16.self, bf16Instructions)
+        }
+    }
+
+    private static func runPosterior<In: Element16>(
+        _ batch: NoiseBatch, _ posterior: PosteriorSource, _ elements: Range<Int>, _ key: SIMD2<UInt32>, input: In.Type,
+        _ bf16Instructions: Bool
+    ) -> PosteriorScan {
+        switch batch.outputType {
+        case .f32: FusedPass<FusedStep16<In, F32x16>>.runPosterior(batch, posterior, elements: elements, key: key)
+        case .f16: FusedPass<FusedStep16<In, F16x16>>.runPosterior(batch, posterior, elements: elements, key: key)
+        case .bf16 where bf16Instructions:
+            FusedPass<FusedStep16<In, BF16x16Native>>.runPosterior(batch, posterior, elements: elements, key: key)
+        case .bf16: FusedPass<FusedStep16<In, BF16x16>>.runPosterior(batch, posterior, elements: elements, key: key)
+        }
+    }
+
     /// z0[i] = fma(exp(logvar[i] / 2), ξ[i], mean[i]) for i in [range), ξ already in z0; whether
     /// mean and logvar were finite there.
     package static func samplePosterior(

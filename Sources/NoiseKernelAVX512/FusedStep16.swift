@@ -53,7 +53,10 @@ struct BlockGenerator16: NoiseBlocks {
 struct FusedStep16<In: Element16, Out: Element16>: FusedStep {
     typealias Width = Lanes16
     private var nonFinite = NonFiniteScan<SIMD16<UInt32>>()
+    private var nonFiniteMean = NonFiniteScan<SIMD16<UInt32>>(), nonFiniteLogvar = NonFiniteScan<SIMD16<UInt32>>()
     var sawNonFinite: Bool { nonFinite.found }
+    var sawNonFiniteMean: Bool { nonFiniteMean.found }
+    var sawNonFiniteLogvar: Bool { nonFiniteLogvar.found }
 
     @inline(__always)
     mutating func noise(
@@ -68,27 +71,62 @@ struct FusedStep16<In: Element16, Out: Element16>: FusedStep {
     }
 
     @inline(__always)
+    mutating func noisePosterior(
+        _ blocks: BlockGenerator16, xi: BlockGenerator16, _ block: Int, count: Int, _ blend: Blend<Lanes16>,
+        mean: UnsafeRawPointer, logvar: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int
+    ) {
+        let (xiX, xiY) = xi.blocks(block)
+        let x = draw(xiX, mean: mean, logvar: logvar, inIndex)
+        let y = count == 2 ? draw(xiY, mean: mean, logvar: logvar, inIndex &+ 64) : x
+        let (epsX, epsY) = blocks.blocks(block)
+        noise(epsX, blend, clean: x, outputs: outputs, outIndex)
+        if count == 2 {
+            noise(epsY, blend, clean: y, outputs: outputs, outIndex &+ 64)
+        }
+    }
+
+    /// z_0 of one block from its ξ, mean and logvar.
+    @inline(__always)
+    private mutating func draw(_ xi: BlockGenerator16.Block, mean: UnsafeRawPointer, logvar: UnsafeRawPointer, _ index: Int)
+        -> BlockGenerator16.Block {
+        @inline(__always)
+        func sample(_ xi: SIMD16<Float>, _ offset: Int) -> SIMD16<Float> {
+            let m = In.load16(mean, index &+ offset), lv = In.load16(logvar, index &+ offset)
+            nonFiniteMean.observe(m)
+            nonFiniteLogvar.observe(lv)
+            return PosteriorMath<Lanes16>.sample(mean: m, logvar: lv, xi: xi)
+        }
+        return (sample(xi.0, 0), sample(xi.1, 16), sample(xi.2, 32), sample(xi.3, 48))
+    }
+
+    @inline(__always)
     private mutating func noise(
         _ eps: BlockGenerator16.Block, _ blend: Blend<Lanes16>,
         input: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int
     ) {
+        let clean = (In.load16(input, inIndex), In.load16(input, inIndex &+ 16),
+                     In.load16(input, inIndex &+ 32), In.load16(input, inIndex &+ 48))
+        noise(eps, blend, clean: clean, outputs: outputs, outIndex)
+    }
+
+    @inline(__always)
+    private mutating func noise(
+        _ eps: BlockGenerator16.Block, _ blend: Blend<Lanes16>, clean z0: BlockGenerator16.Block,
+        outputs: FusedOutputs, _ outIndex: Int
+    ) {
         @inline(__always)
-        func load(_ offset: Int) -> SIMD16<Float> {
-            let z0 = In.load16(input, inIndex &+ offset)
-            nonFinite.observe(z0)
-            return z0
-        }
-        @inline(__always)
-        func step(_ noiseLow: SIMD16<Float>, _ noiseHigh: SIMD16<Float>, _ offset: Int) {
-            let z0Low = load(offset), z0High = load(offset &+ 16)
+        func step(_ noiseLow: SIMD16<Float>, _ noiseHigh: SIMD16<Float>, _ z0Low: SIMD16<Float>, _ z0High: SIMD16<Float>,
+                  _ offset: Int) {
+            nonFinite.observe(z0Low)
+            nonFinite.observe(z0High)
             Out.store32(blend.apply(clean: z0Low, noise: noiseLow), blend.apply(clean: z0High, noise: noiseHigh),
                         outputs.zt, outIndex &+ offset)
             // eps is never NaN.
             Out.storeFinite32(noiseLow, noiseHigh, outputs.eps, outIndex &+ offset)
             if let clean = outputs.clean { Out.store32(z0Low, z0High, clean, outIndex &+ offset) }
         }
-        step(eps.0, eps.1, 0)
-        step(eps.2, eps.3, 32)
+        step(eps.0, eps.1, z0.0, z0.1, 0)
+        step(eps.2, eps.3, z0.2, z0.3, 32)
     }
 }
 #endif

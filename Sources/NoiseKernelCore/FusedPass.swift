@@ -31,8 +31,47 @@ public protocol FusedStep {
     mutating func noise(
         _ blocks: Blocks, _ block: Int, count: Int, _ blend: Blend<Width>,
         input: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int)
-    /// Whether any z_0 read so far was NaN or infinite.
+    /// As `noise`, with z_0 drawn in registers from a posterior first:
+    /// `PosteriorMath.sample(mean, logvar, ξ)`, ξ the same blocks of the `xi` stream.
+    mutating func noisePosterior(
+        _ blocks: Blocks, xi: Blocks, _ block: Int, count: Int, _ blend: Blend<Width>,
+        mean: UnsafeRawPointer, logvar: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int)
+    /// Whether any z_0 read or drawn so far was NaN or infinite.
     var sawNonFinite: Bool { get }
+    /// Whether any posterior mean, or logvar, read so far was NaN or infinite.
+    var sawNonFiniteMean: Bool { get }
+    var sawNonFiniteLogvar: Bool { get }
+}
+
+/// A posterior the fused pass draws z_0 from: the batch's input is the mean, `logvar` has its
+/// type and shape, and ξ is the stream under `key`.
+public struct PosteriorSource {
+    public let logvar: UnsafeRawPointer
+    public let key: SIMD2<UInt32>
+
+    @inlinable @inline(__always)
+    public init(logvar: UnsafeRawPointer, key: SIMD2<UInt32>) {
+        (self.logvar, self.key) = (logvar, key)
+    }
+}
+
+/// What a posterior pass saw: non-finite means, logvars, or drawn z_0.
+public struct PosteriorScan: Sendable, Equatable {
+    public var nonFiniteMean: Bool
+    public var nonFiniteLogvar: Bool
+    public var nonFiniteZ0: Bool
+
+    @inlinable
+    public init(nonFiniteMean: Bool = false, nonFiniteLogvar: Bool = false, nonFiniteZ0: Bool = false) {
+        (self.nonFiniteMean, self.nonFiniteLogvar, self.nonFiniteZ0) = (nonFiniteMean, nonFiniteLogvar, nonFiniteZ0)
+    }
+
+    /// Both scans' findings.
+    @inlinable
+    public func merged(_ other: PosteriorScan) -> PosteriorScan {
+        PosteriorScan(nonFiniteMean: nonFiniteMean || other.nonFiniteMean, nonFiniteLogvar: nonFiniteLogvar || other.nonFiniteLogvar,
+                      nonFiniteZ0: nonFiniteZ0 || other.nonFiniteZ0)
+    }
 }
 
 /// Whether any z_0 lane seen was NaN or infinite, accumulated without a branch per vector.
@@ -54,27 +93,53 @@ public struct NonFiniteScan<Bits: SIMD> where Bits.Scalar == UInt32 {
 /// instantiates it with its own step, so it is compiled with that module's target features.
 public enum FusedPass<Step: FusedStep> {
     /// Writes outputs for flattened elements [range) of the batch (already checked against it);
-    /// true if any z_0 in range is non-finite. Edge blocks are computed whole in a scratch area
-    /// and only their needed part copied out, so every element sees the same arithmetic wherever
-    /// the range cuts.
+    /// true if any z_0 in range is non-finite.
     @inlinable @inline(__always)
     public static func run(_ batch: NoiseBatch, elements: Range<Int>, key: SIMD2<UInt32>) -> Bool {
+        pass(batch, elements: elements, key: key, posterior: nil).sawNonFinite
+    }
+
+    /// As `run`, with each z_0 drawn from the posterior (the batch's input is its mean) in the
+    /// same pass: the same bytes as drawing z_0 into an f32 buffer and noising that.
+    @inlinable @inline(__always)
+    public static func runPosterior(_ batch: NoiseBatch, _ posterior: PosteriorSource, elements: Range<Int>, key: SIMD2<UInt32>)
+        -> PosteriorScan {
+        let step = pass(batch, elements: elements, key: key, posterior: posterior)
+        return PosteriorScan(nonFiniteMean: step.sawNonFiniteMean, nonFiniteLogvar: step.sawNonFiniteLogvar, nonFiniteZ0: step.sawNonFinite)
+    }
+
+    /// Edge blocks are computed whole in a scratch area and only their needed part copied out, so
+    /// every element sees the same arithmetic wherever the range cuts.
+    @inlinable @inline(__always)
+    static func pass(_ batch: NoiseBatch, elements: Range<Int>, key: SIMD2<UInt32>, posterior: PosteriorSource?) -> Step {
         let size = NoiseStreamV1.blockElements, step = Step.Blocks.blocksPerStep
         let inBytes = batch.inputType.byteCount, outBytes = batch.outputType.byteCount
         let input = batch.input.baseAddress!
         let outputs = FusedOutputs(zt: batch.zt.baseAddress!, eps: batch.eps.baseAddress!, clean: batch.clean?.baseAddress)
         var pass = Step()
-        return withUnsafeTemporaryAllocation(byteCount: 4 * size * 4, alignment: 64) { scratch in
-            let scratchInput = scratch.baseAddress!
-            let scratchOutputs = FusedOutputs(zt: scratchInput + 4 * size, eps: scratchInput + 8 * size,
-                                              clean: outputs.clean == nil ? nil : scratchInput + 12 * size)
+        withUnsafeTemporaryAllocation(byteCount: 5 * size * 4, alignment: 64) { scratch in
+            let scratchInput = scratch.baseAddress!, scratchLogvar = scratchInput + 4 * size
+            let scratchOutputs = FusedOutputs(zt: scratchInput + 8 * size, eps: scratchInput + 12 * size,
+                                              clean: outputs.clean == nil ? nil : scratchInput + 16 * size)
             let frames = batch.layout.frames, frameElements = batch.layout.frameElements
             var sampleIndex = elements.lowerBound / batch.elementsPerSample
             while sampleIndex * batch.elementsPerSample < elements.upperBound {
                 let sampleStart = sampleIndex * batch.elementsPerSample
                 let sampleLower = max(elements.lowerBound, sampleStart) - sampleStart
                 let sampleUpper = min(elements.upperBound, sampleStart + batch.elementsPerSample) - sampleStart
-                let blocks = Step.Blocks(key: key, noiseID: batch.noiseIDs[sampleIndex])
+                let noiseID = batch.noiseIDs[sampleIndex]
+                let blocks = Step.Blocks(key: key, noiseID: noiseID)
+                let xi = posterior.map { Step.Blocks(key: $0.key, noiseID: noiseID) }
+                @inline(__always)
+                func noise(_ block: Int, count: Int, _ blend: Blend<Step.Width>, input: UnsafeRawPointer, logvar: UnsafeRawPointer?,
+                           _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int) {
+                    if let xi, let logvar {
+                        pass.noisePosterior(blocks, xi: xi, block, count: count, blend, mean: input, logvar: logvar, inIndex,
+                                            outputs: outputs, outIndex)
+                    } else {
+                        pass.noise(blocks, block, count: count, blend, input: input, inIndex, outputs: outputs, outIndex)
+                    }
+                }
                 // Runs of one σ: the whole sample, or one frame's elements. A block that straddles
                 // two runs goes through the edge path once for each, so eps is the same either way.
                 var run = sampleLower / frameElements
@@ -86,21 +151,26 @@ public enum FusedPass<Step: FusedStep> {
                         let blockStart = block * size
                         let index = sampleStart &+ blockStart
                         if blockStart >= lower && blockStart + step * size <= upper {
-                            pass.noise(blocks, block, count: step, blend, input: input, index, outputs: outputs, index)
+                            noise(block, count: step, blend, input: input, logvar: posterior?.logvar, index, outputs: outputs, index)
                             block += step
                             continue
                         }
                         if blockStart >= lower && blockStart + size <= upper {
-                            pass.noise(blocks, block, count: 1, blend, input: input, index, outputs: outputs, index)
+                            noise(block, count: 1, blend, input: input, logvar: posterior?.logvar, index, outputs: outputs, index)
                         } else {
                             // A block only partly inside the range (or the sample): run it whole on a
                             // zero-padded copy.
                             let needed = max(lower, blockStart)..<min(upper, blockStart + size)
                             let skip = needed.lowerBound - blockStart
+                            let inOffset = (sampleStart + needed.lowerBound) * inBytes
                             scratchInput.initializeMemory(as: UInt8.self, repeating: 0, count: size * inBytes)
-                            (scratchInput + skip * inBytes).copyMemory(
-                                from: input + (sampleStart + needed.lowerBound) * inBytes, byteCount: needed.count * inBytes)
-                            pass.noise(blocks, block, count: 1, blend, input: scratchInput, 0, outputs: scratchOutputs, 0)
+                            (scratchInput + skip * inBytes).copyMemory(from: input + inOffset, byteCount: needed.count * inBytes)
+                            if let posterior {
+                                scratchLogvar.initializeMemory(as: UInt8.self, repeating: 0, count: size * inBytes)
+                                (scratchLogvar + skip * inBytes).copyMemory(from: posterior.logvar + inOffset, byteCount: needed.count * inBytes)
+                            }
+                            noise(block, count: 1, blend, input: scratchInput, logvar: posterior == nil ? nil : UnsafeRawPointer(scratchLogvar),
+                                  0, outputs: scratchOutputs, 0)
                             let outOffset = (sampleStart + needed.lowerBound) * outBytes, byteCount = needed.count * outBytes
                             (outputs.zt + outOffset).copyMemory(from: scratchOutputs.zt + skip * outBytes, byteCount: byteCount)
                             (outputs.eps + outOffset).copyMemory(from: scratchOutputs.eps + skip * outBytes, byteCount: byteCount)
@@ -114,8 +184,8 @@ public enum FusedPass<Step: FusedStep> {
                 }
                 sampleIndex += 1
             }
-            return pass.sawNonFinite
         }
+        return pass
     }
 }
 

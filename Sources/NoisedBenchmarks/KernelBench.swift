@@ -116,14 +116,8 @@ public struct KernelBench: Sendable {
                 eps: UnsafeMutableRawBufferPointer(start: buffer.eps, count: total * pair.output.byteCount), clean: nil,
                 outputType: pair.output,
                 sigmas: UnsafeBufferPointer(buffer.sigmas), noiseIDs: UnsafeBufferPointer(buffer.noiseIDs))
-            let posteriorBatch = PosteriorSample.Batch(
-                mean: batch.input, logvar: UnsafeRawBufferPointer(start: buffer.logvar, count: total * pair.input.byteCount),
-                type: pair.input, sampleCount: sampleCount, elementsPerSample: elementsPerSample, noiseIDs: batch.noiseIDs,
-                z0: buffer.sampled)
-            let sampledBatch = NoiseBatch(
-                sampleCount: sampleCount, elementsPerSample: elementsPerSample,
-                input: UnsafeRawBufferPointer(start: buffer.sampled.baseAddress, count: total * 4), inputType: .f32,
-                zt: batch.zt, eps: batch.eps, clean: nil, outputType: pair.output, sigmas: batch.sigmas, noiseIDs: batch.noiseIDs)
+            // Unsafe: the workers only read it, and `buffers` outlive the measurement.
+            nonisolated(unsafe) let logvar = UnsafeRawBufferPointer(start: buffer.logvar, count: total * pair.input.byteCount)
             let posterior = PosteriorSample(seed: options.seed)
             let framed = layout.map { layout in
                 NoiseBatch(sampleCount: sampleCount, elementsPerSample: elementsPerSample, input: batch.input, inputType: pair.input,
@@ -136,10 +130,10 @@ public struct KernelBench: Sendable {
                     cases.append { pool.run(parts: ranges.count) { part in kernel.run(batch, elements: ranges[part]) } }
                 }
                 if options.posterior {
-                    // As the daemon does it: each part drawn and noised chunk by chunk.
+                    // As the daemon does it: z_0 drawn from the mean and logvar in the kernel's pass.
                     cases.append {
                         pool.run(parts: ranges.count) { part in
-                            _ = posterior.drawAndNoise(posteriorBatch, kernel: kernel, sampledBatch, elements: ranges[part])
+                            _ = posterior.noise(batch, logvar: logvar, kernel: kernel, elements: ranges[part])
                         }
                     }
                 }
@@ -264,9 +258,8 @@ private struct BenchBuffers: @unchecked Sendable {
     let eps: UnsafeMutableRawPointer
     let sigmas: UnsafeMutableBufferPointer<Float>
     let frameSigmas: UnsafeMutableBufferPointer<Float>
-    /// A posterior's logvar beside `input` as its mean, and where the sampled z_0 goes.
+    /// A posterior's logvar beside `input` as its mean.
     let logvar: UnsafeMutableRawPointer
-    let sampled: UnsafeMutableBufferPointer<Float>
     let noiseIDs: UnsafeMutableBufferPointer<UInt64>
     let inputType: ElementType
     let outputType: ElementType
@@ -282,8 +275,6 @@ private struct BenchBuffers: @unchecked Sendable {
         }
         logvar = .allocate(byteCount: elements * inputType.byteCount, alignment: 64)
         for index in 0..<elements { inputType.store(Float(index % 61) / 10 - 5, to: logvar, at: index) }
-        sampled = .allocate(capacity: elements)
-        sampled.initialize(repeating: 0)
         // Touch the outputs once so page faults stay out of the measurement.
         zt.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
         eps.initializeMemory(as: UInt8.self, repeating: 0, count: elements * outputType.byteCount)
@@ -313,7 +304,6 @@ private struct BenchBuffers: @unchecked Sendable {
         sigmas.deallocate()
         frameSigmas.deallocate()
         logvar.deallocate()
-        sampled.deallocate()
         noiseIDs.deallocate()
     }
 }

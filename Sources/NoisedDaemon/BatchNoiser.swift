@@ -99,7 +99,7 @@ public final class BatchNoiser: @unchecked Sendable {
     private var lastPlan: OutputPlan?
     private let posteriorSample: PosteriorSample
     private let coupling: NoiseCoupling
-    /// z_0 sampled from a posterior (f32), kept for the next batch; grown to the largest seen.
+    /// z_0 drawn from a posterior before coupling (f32), kept for the next batch; grown to the largest seen.
     private var sampled = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
     public init(seed: UInt64, workers: Int, buffers: MessageBufferPool) {
@@ -170,14 +170,14 @@ public final class BatchNoiser: @unchecked Sendable {
 
         let total = samples * input.elementsPerSample
         let logvar = input.logvarBytes
-        if logvar != nil, sampled.count < total {
-            sampled.deallocate()
-            sampled = .allocate(capacity: total)
-        }
         // The coupling reads z_0 before any noise is made: a posterior's z_0 is drawn first (from
         // the samples' own ids), and the kernel then noises it like sent latents.
         var posteriorSeen = PosteriorSample.Finiteness()
         let drawnFirst = logvar != nil && settings.coupling != .none
+        if drawnFirst, sampled.count < total {
+            sampled.deallocate()
+            sampled = .allocate(capacity: total)
+        }
         if drawnFirst, let logvar {
             posteriorSeen = noiseIDs.withUnsafeBufferPointer { idView in
                 drawPosterior(PosteriorSample.Batch(
@@ -216,20 +216,18 @@ public final class BatchNoiser: @unchecked Sendable {
         let kernelStart = DispatchTime.now().uptimeNanoseconds
         let nonfinite = sigmas.withUnsafeBufferPointer { sigmaView in
             epsIDs.withUnsafeBufferPointer { epsView in
-                // With a posterior the kernel reads the z_0 drawn into `sampled`, chunk by chunk.
+                // With a posterior drawn first (for the coupling) the kernel reads its z_0 from
+                // `sampled`; otherwise it reads the mean and draws z_0 in the same pass.
                 let batch = NoiseBatch(
                     sampleCount: samples, elementsPerSample: input.elementsPerSample,
-                    input: logvar == nil ? input.latentBytes : UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4),
-                    inputType: logvar == nil ? inputType : .f32,
+                    input: drawnFirst ? UnsafeRawBufferPointer(start: sampled.baseAddress, count: total * 4) : input.latentBytes,
+                    inputType: drawnFirst ? .f32 : inputType,
                     zt: UnsafeMutableRawBufferPointer(rebasing: out[plan.zt]),
                     eps: UnsafeMutableRawBufferPointer(rebasing: out[plan.eps]),
                     clean: plan.clean.map { UnsafeMutableRawBufferPointer(rebasing: out[$0]) }, outputType: outputType,
                     sigmas: sigmaView, noiseIDs: epsView, layout: frames?.layout)
                 guard let logvar, !drawnFirst else { return run(batch) }
-                let posterior = PosteriorSample.Batch(
-                    mean: input.latentBytes, logvar: logvar, type: inputType, sampleCount: samples,
-                    elementsPerSample: input.elementsPerSample, noiseIDs: epsView, z0: sampled)
-                let result = runPosterior(posterior, batch)
+                let result = runPosterior(batch, logvar: logvar)
                 posteriorSeen = result.finiteness
                 return result.nonFinite
             }
@@ -272,14 +270,16 @@ public final class BatchNoiser: @unchecked Sendable {
         return PosteriorSample.Finiteness(mean: results.values.allSatisfy(\.mean), logvar: results.values.allSatisfy(\.logvar))
     }
 
-    /// Draws z_0 and noises it across the workers, each part chunk by chunk.
-    private func runPosterior(_ posterior: PosteriorSample.Batch, _ batch: NoiseBatch)
+    /// Draws z_0 from the batch's mean and `logvar` and noises it in one pass, across the workers.
+    private func runPosterior(_ batch: NoiseBatch, logvar: UnsafeRawBufferPointer)
         -> (finiteness: PosteriorSample.Finiteness, nonFinite: Bool) {
         let ranges = NoiseKernel.partition(totalElements: batch.totalElements, workers: workers.workers)
         let results = PartResults(count: ranges.count, initial: (finiteness: PosteriorSample.Finiteness(), nonFinite: false))
         let (sample, kernel) = (posteriorSample, self.kernel)
+        // Unsafe: the workers only read the logvar, which outlives `run`.
+        nonisolated(unsafe) let logvar = logvar
         workers.run(parts: ranges.count) { part in
-            results.set(part, sample.drawAndNoise(posterior, kernel: kernel, batch, elements: ranges[part]))
+            results.set(part, sample.noise(batch, logvar: logvar, kernel: kernel, elements: ranges[part]))
         }
         return (PosteriorSample.Finiteness(mean: results.values.allSatisfy(\.finiteness.mean),
                                            logvar: results.values.allSatisfy(\.finiteness.logvar)),
