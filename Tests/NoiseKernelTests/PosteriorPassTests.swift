@@ -95,31 +95,17 @@ extension BatchBuffers {
     /// Draws z_0 from `input` as the mean and `logvar`, and noises it, over each range in turn.
     func noisePosterior(_ sample: PosteriorSample, logvar: [UInt8], _ kernel: NoiseKernel, ranges: [Range<Int>])
         -> (finiteness: PosteriorSample.Finiteness, nonFinite: Bool) {
-        var finiteness = PosteriorSample.Finiteness(), nonFinite = false
-        input.withUnsafeBytes { inputRaw in
-            logvar.withUnsafeBytes { logvarRaw in
-                zt.withUnsafeMutableBytes { ztRaw in
-                    eps.withUnsafeMutableBytes { epsRaw in
-                        clean.withUnsafeMutableBytes { cleanRaw in
-                            sigmas.withUnsafeBufferPointer { sigmas in
-                                noiseIDs.withUnsafeBufferPointer { ids in
-                                    let batch = NoiseBatch(
-                                        sampleCount: sampleCount, elementsPerSample: elementsPerSample, input: inputRaw,
-                                        inputType: inputType, zt: ztRaw, eps: epsRaw, clean: cleanRaw, outputType: outputType,
-                                        sigmas: sigmas, noiseIDs: ids, layout: layout)
-                                    for range in ranges {
-                                        let seen = sample.noise(batch, logvar: logvarRaw, kernel: kernel, elements: range)
-                                        finiteness.mean = finiteness.mean && seen.finiteness.mean
-                                        finiteness.logvar = finiteness.logvar && seen.finiteness.logvar
-                                        nonFinite = nonFinite || seen.nonFinite
-                                    }
-                                }
-                            }
-                        }
-                    }
+        logvar.withUnsafeBytes { logvarRaw in
+            withBatch { batch in
+                var finiteness = PosteriorSample.Finiteness(), nonFinite = false
+                for range in ranges {
+                    let seen = sample.noise(batch, logvar: logvarRaw, kernel: kernel, elements: range)
+                    finiteness.mean = finiteness.mean && seen.finiteness.mean
+                    finiteness.logvar = finiteness.logvar && seen.finiteness.logvar
+                    nonFinite = nonFinite || seen.nonFinite
                 }
+                return (finiteness, nonFinite)
             }
         }
-        return (finiteness, nonFinite)
     }
 }

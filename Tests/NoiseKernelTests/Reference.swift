@@ -67,29 +67,31 @@ final class BatchBuffers {
     /// Runs the kernel over each range in turn; returns whether any reported a non-finite z_0.
     @discardableResult
     func run(_ kernel: NoiseKernel, ranges: [Range<Int>], withClean: Bool = true) -> Bool {
-        var nonFinite = false
+        withBatch(withClean: withClean) { batch in
+            ranges.reduce(false) { nonFinite, range in kernel.run(batch, elements: range) || nonFinite }
+        }
+    }
+
+    /// The buffers as one NoiseBatch, lent to `body`.
+    func withBatch<R>(withClean: Bool = true, _ body: (NoiseBatch) -> R) -> R {
         input.withUnsafeBytes { inputRaw in
             zt.withUnsafeMutableBytes { ztRaw in
                 eps.withUnsafeMutableBytes { epsRaw in
                     clean.withUnsafeMutableBytes { cleanRaw in
                         sigmas.withUnsafeBufferPointer { sigmas in
                             noiseIDs.withUnsafeBufferPointer { ids in
-                                let batch = NoiseBatch(
+                                body(NoiseBatch(
                                     sampleCount: sampleCount, elementsPerSample: elementsPerSample,
                                     input: inputRaw, inputType: inputType,
                                     zt: ztRaw, eps: epsRaw,
                                     clean: withClean ? cleanRaw : nil,
-                                    outputType: outputType, sigmas: sigmas, noiseIDs: ids, layout: layout)
-                                for range in ranges {
-                                    if kernel.run(batch, elements: range) { nonFinite = true }
-                                }
+                                    outputType: outputType, sigmas: sigmas, noiseIDs: ids, layout: layout))
                             }
                         }
                     }
                 }
             }
         }
-        return nonFinite
     }
 
     var totalElements: Int { sampleCount * elementsPerSample }
