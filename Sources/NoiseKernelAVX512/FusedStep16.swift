@@ -31,6 +31,17 @@ struct BlockGenerator16: NoiseBlocks {
         return Lanes16.transform(x, y)
     }
 
+    /// Elements [64 b, 64 b + 64) of this stream and of `other` (the same noise id under another
+    /// key), computed in lockstep: a posterior's ε and ξ.
+    @inline(__always)
+    func block(_ b: Int, beside other: BlockGenerator16) -> (Block, Block) {
+        let group = UInt64(b) &* 16
+        let (x, y) = Philox16.oneBlock(
+            UInt32(truncatingIfNeeded: group), groupHigh: UInt32(truncatingIfNeeded: group >> 32),
+            idLow: UInt32(truncatingIfNeeded: noiseID), idHigh: UInt32(truncatingIfNeeded: noiseID >> 32), keys: (key, other.key))
+        return Lanes16.transform(x, y)
+    }
+
     /// One block whose neighbour has a different high counter word (every 2^38 elements).
     private func single(_ firstGroup: UInt64) -> Block {
         let (x, _) = Philox16.twoBlocks(
@@ -75,13 +86,10 @@ struct FusedStep16<In: Element16, Out: Element16>: FusedStep {
         _ blocks: BlockGenerator16, xi: BlockGenerator16, _ block: Int, count: Int, _ blend: Blend<Lanes16>,
         mean: UnsafeRawPointer, logvar: UnsafeRawPointer, _ inIndex: Int, outputs: FusedOutputs, _ outIndex: Int
     ) {
-        let (xiX, xiY) = xi.blocks(block)
-        let x = draw(xiX, mean: mean, logvar: logvar, inIndex)
-        let y = count == 2 ? draw(xiY, mean: mean, logvar: logvar, inIndex &+ 64) : x
-        let (epsX, epsY) = blocks.blocks(block)
-        noise(epsX, blend, clean: x, outputs: outputs, outIndex)
-        if count == 2 {
-            noise(epsY, blend, clean: y, outputs: outputs, outIndex &+ 64)
+        for offset in 0..<count {
+            let (eps, xiBlock) = blocks.block(block &+ offset, beside: xi)
+            let z0 = draw(xiBlock, mean: mean, logvar: logvar, inIndex &+ 64 &* offset)
+            noise(eps, blend, clean: z0, outputs: outputs, outIndex &+ 64 &* offset)
         }
     }
 

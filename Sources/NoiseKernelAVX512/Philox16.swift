@@ -21,25 +21,49 @@ enum Philox16 {
     static func twoBlocks(
         first: UInt32, second: UInt32, groupHigh: UInt32, idLow: UInt32, idHigh: UInt32, key: SIMD2<UInt32>
     ) -> (Words, Words) {
-        func set(_ start: UInt32, _ groups: SIMD16<Int32>) -> PhiloxWords<Wide8> {
-            PhiloxWords(groups: _mm512_add_epi32(Wide8.splat(start), unsafeBitCast(groups, to: SIMD8<Int64>.self)),
-                        groupHigh: groupHigh, idLow: idLow, idHigh: idHigh)
-        }
         // Sets a and b hold the first block's groups, c and d the second's.
-        var a = set(first, setAGroups), b = set(first, setBGroups)
-        var c = set(second, setAGroups), d = set(second, setBGroups)
+        var a = set(first, setAGroups, groupHigh, idLow, idHigh), b = set(first, setBGroups, groupHigh, idLow, idHigh)
+        var c = set(second, setAGroups, groupHigh, idLow, idHigh), d = set(second, setBGroups, groupHigh, idLow, idHigh)
         PhiloxRoundKey<Wide8>.tenRounds(key: key) { k in
             a.round(k)
             b.round(k)
             c.round(k)
             d.round(k)
         }
-        // One set's words into the even 32-bit lanes, the other's into the odd ones.
+        return (words(a, b), words(c, d))
+    }
+
+    /// One block's words under two keys (two streams, one counter), worked in lockstep as
+    /// `twoBlocks` works two blocks.
+    @inline(__always)
+    static func oneBlock(
+        _ first: UInt32, groupHigh: UInt32, idLow: UInt32, idHigh: UInt32, keys: (SIMD2<UInt32>, SIMD2<UInt32>)
+    ) -> (Words, Words) {
+        var a = set(first, setAGroups, groupHigh, idLow, idHigh), b = set(first, setBGroups, groupHigh, idLow, idHigh)
+        var c = a, d = b
+        PhiloxRoundKey<Wide8>.tenRounds(keys: keys.0, keys.1) { k, l in
+            a.round(k)
+            b.round(k)
+            c.round(l)
+            d.round(l)
+        }
+        return (words(a, b), words(c, d))
+    }
+
+    @inline(__always)
+    private static func set(_ start: UInt32, _ groups: SIMD16<Int32>, _ groupHigh: UInt32, _ idLow: UInt32, _ idHigh: UInt32)
+        -> PhiloxWords<Wide8> {
+        PhiloxWords(groups: _mm512_add_epi32(Wide8.splat(start), unsafeBitCast(groups, to: SIMD8<Int64>.self)),
+                    groupHigh: groupHigh, idLow: idLow, idHigh: idHigh)
+    }
+
+    /// One set's words into the even 32-bit lanes, the other's into the odd ones.
+    @inline(__always)
+    private static func words(_ a: PhiloxWords<Wide8>, _ b: PhiloxWords<Wide8>) -> Words {
         func pack(_ a: SIMD8<Int64>, _ b: SIMD8<Int64>) -> SIMD16<UInt32> {
             unsafeBitCast(_mm512_mask_blend_epi32(0xAAAA, a, _mm512_slli_epi64(b, 32)), to: SIMD16<UInt32>.self)
         }
-        return ((pack(a.w0, b.w0), pack(a.w1, b.w1), pack(a.w2, b.w2), pack(a.w3, b.w3)),
-                (pack(c.w0, d.w0), pack(c.w1, d.w1), pack(c.w2, d.w2), pack(c.w3, d.w3)))
+        return (pack(a.w0, b.w0), pack(a.w1, b.w1), pack(a.w2, b.w2), pack(a.w3, b.w3))
     }
 }
 

@@ -83,6 +83,23 @@ public struct PhiloxRoundKey<L: WideLanes> {
         round(k); bump(); round(k); bump(); round(k); bump(); round(k); bump(); round(k)
     }
 
+    /// `tenRounds` under two keys at once, each round given both keys' round keys: two streams'
+    /// blocks worked in lockstep.
+    @inlinable @inline(__always)
+    public static func tenRounds(keys first: SIMD2<UInt32>, _ second: SIMD2<UInt32>,
+                                 _ round: (PhiloxRoundKey<L>, PhiloxRoundKey<L>) -> Void) {
+        let multiplier0 = L.splat(NoiseStreamV1.multiplier0), multiplier1 = L.splat(NoiseStreamV1.multiplier1)
+        var k = PhiloxRoundKey(k0: L.splat(first.x), k1: L.splat(first.y), multiplier0: multiplier0, multiplier1: multiplier1)
+        var l = PhiloxRoundKey(k0: L.splat(second.x), k1: L.splat(second.y), multiplier0: multiplier0, multiplier1: multiplier1)
+        let bump0 = L.splat(NoiseStreamV1.keyBump0), bump1 = L.splat(NoiseStreamV1.keyBump1)
+        @inline(__always) func bump() {
+            (k.k0, k.k1) = (L.add(k.k0, bump0), L.add(k.k1, bump1))
+            (l.k0, l.k1) = (L.add(l.k0, bump0), L.add(l.k1, bump1))
+        }
+        round(k, l); bump(); round(k, l); bump(); round(k, l); bump(); round(k, l); bump(); round(k, l); bump()
+        round(k, l); bump(); round(k, l); bump(); round(k, l); bump(); round(k, l); bump(); round(k, l)
+    }
+
     @inlinable @inline(__always)
     init(k0: L.Wide, k1: L.Wide, multiplier0: L.Wide, multiplier1: L.Wide) {
         (self.k0, self.k1, self.multiplier0, self.multiplier1) = (k0, k1, multiplier0, multiplier1)
