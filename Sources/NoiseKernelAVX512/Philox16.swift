@@ -2,8 +2,8 @@
 import _Builtin_intrinsics.intel
 import NoiseKernelCore
 
-/// Philox4x32-10 on the 32 counter blocks of two 64-element blocks of noise stream v1, as four
-/// sets of eight (`PhiloxWords<Wide8>`).
+/// Philox4x32-10 on the 32 counter blocks of two 64-element blocks of noise stream v1 (or of one
+/// block under two keys), as four sets of eight (`PhiloxWords<Wide8>`).
 enum Philox16 {
     /// Group offsets of the two sets of one block, in the low words of the 64-bit lanes: packed,
     /// set a lands in the even lanes and set b in the odd ones, so that lane i holds the group

@@ -65,13 +65,6 @@ public struct PosteriorScan: Sendable, Equatable {
     public init(nonFiniteMean: Bool = false, nonFiniteLogvar: Bool = false, nonFiniteZ0: Bool = false) {
         (self.nonFiniteMean, self.nonFiniteLogvar, self.nonFiniteZ0) = (nonFiniteMean, nonFiniteLogvar, nonFiniteZ0)
     }
-
-    /// Both scans' findings.
-    @inlinable
-    public func merged(_ other: PosteriorScan) -> PosteriorScan {
-        PosteriorScan(nonFiniteMean: nonFiniteMean || other.nonFiniteMean, nonFiniteLogvar: nonFiniteLogvar || other.nonFiniteLogvar,
-                      nonFiniteZ0: nonFiniteZ0 || other.nonFiniteZ0)
-    }
 }
 
 /// Whether any z_0 lane seen was NaN or infinite, accumulated without a branch per vector.
